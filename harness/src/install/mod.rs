@@ -1,0 +1,1 @@
+//! Installing candidates and building the probe. (Being written.)

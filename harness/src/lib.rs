@@ -1,0 +1,26 @@
+//! pid1check's library: everything that runs, observes and judges an init as PID 1.
+//!
+//! One run flows top to bottom through these modules, each a function over plain data:
+//!
+//! ```text
+//! spec (load cases, candidates, profiles) → plan (the matrix) → run (sandbox + PID 1 +
+//! stop sequence, in the pid1check-launch helper) → trace (raw evidence) → normal (roles and
+//! phases) → verdict (judge expectations) → report (JSON, Markdown) and snapshots
+//! ```
+//!
+//! Only [`sandbox`], [`run`] and [`observe`] touch the operating system; [`install`] fetches
+//! candidates and builds the probe.
+
+pub mod install;
+pub mod matrix;
+pub mod normal;
+pub mod observe;
+pub mod plan;
+pub mod report;
+pub mod run;
+pub mod sandbox;
+pub mod signal;
+pub mod snapshot;
+pub mod spec;
+pub mod trace;
+pub mod verdict;

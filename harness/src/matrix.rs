@@ -1,0 +1,93 @@
+//! The results of a whole conformance run: one [`RunResult`] per candidate × case × profile.
+//! This is the plain data every reporter renders and `results.json` serialises (schema 1).
+//! Nothing here depends on time or pids, so two runs of the same inputs compare equal.
+
+use serde::{Deserialize, Serialize};
+
+use crate::normal::NormalEvent;
+use crate::verdict::Verdict;
+
+/// Version of the `results.json` layout; bump on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything a conformance run produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Matrix {
+    /// [`SCHEMA_VERSION`].
+    pub schema: u32,
+    /// Observers that ran (`probe`, `procfs`, `exit-status`; `kernel-witness` when it did).
+    pub observers: Vec<String>,
+    /// `--time-scale` used: every grace period and case delay was multiplied by it.
+    pub time_scale: f64,
+    /// How the sandboxes were built (`root` or `unprivileged` user namespace mode).
+    pub sandbox_mode: String,
+    /// The candidates of the matrix, in matrix order.
+    pub candidates: Vec<CandidateSummary>,
+    /// The cases of the matrix, in matrix order.
+    pub cases: Vec<CaseSummary>,
+    /// One entry per run, sorted by candidate, case, profile.
+    pub runs: Vec<RunResult>,
+}
+
+/// A candidate as the report names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CandidateSummary {
+    /// Candidate name.
+    pub name: String,
+    /// One-line description.
+    pub title: String,
+    /// Installed version (`0.19.0-1+b3`), or why it is unknown.
+    pub version: String,
+    /// Where it came from (`debian:tini`, `host:/bin/sh`, `probe`).
+    pub source: String,
+}
+
+/// A case as the report names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseSummary {
+    /// Case name (file stem).
+    pub name: String,
+    /// One-line title.
+    pub title: String,
+}
+
+/// The outcome of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Every `must` passed.
+    Pass,
+    /// At least one `must` failed.
+    Fail,
+    /// No `must` failed, but at least one could not be observed.
+    Unknown,
+    /// The candidate could not be tested; `reason` says why.
+    NotRun,
+}
+
+/// One candidate × case × profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Candidate name.
+    pub candidate: String,
+    /// Candidate version.
+    pub candidate_version: String,
+    /// Case name.
+    pub case: String,
+    /// Profile name.
+    pub profile: String,
+    /// Pass, fail, unknown or not run.
+    pub outcome: Outcome,
+    /// One line: the first failed `must`'s evidence, the unknown's cause, or why it did not run.
+    pub reason: String,
+    /// The stop signal the profile sent (after the candidate's STOPSIGNAL was applied).
+    pub stop_signal: String,
+    /// The grace period actually used, in milliseconds (after scaling).
+    pub grace_ms: u64,
+    /// Workload roles that ended without finishing their exit path (killed before cleanup).
+    pub killed_without_cleanup: Vec<String>,
+    /// Each expectation judged.
+    pub verdicts: Vec<Verdict>,
+    /// The normalised trace.
+    pub trace: Vec<NormalEvent>,
+}

@@ -1,0 +1,1 @@
+//! Observers: sources of evidence. (Being written.)

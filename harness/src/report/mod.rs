@@ -1,0 +1,1 @@
+//! Pure renderers of a [`crate::matrix::Matrix`]. (Being written.)

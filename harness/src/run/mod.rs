@@ -1,0 +1,1 @@
+//! Executing one run. (Being written.)

@@ -1,0 +1,1 @@
+//! Namespaces, mounts and id maps of a run. (Being written.)

@@ -1,0 +1,188 @@
+//! Signal numbers as the kernel and this machine's C library number them, with every spelling
+//! people write in Dockerfiles, manifests and man pages (`TERM`, `SIGTERM`, `15`, `RTMIN+3`,
+//! `SIGRTMIN+3`, `37`, `SIGRTMAX-2`, any case).
+//!
+//! nix's `Signal` cannot hold real-time signals, so the number is the type. Real-time names
+//! follow glibc and `kill -l`: `SIGRTMIN` is 34 (the kernel's 32 and 33 are taken by NPTL),
+//! `RTMIN+n` up to `RTMIN+15`, `RTMAX-n` above, `SIGRTMAX` 64.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A signal number, 1..=64 on Linux.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SignalNumber(pub i32);
+
+/// The standard (non-real-time) signals of Linux on x86_64/aarch64, as `signal(7)` lists them.
+const STANDARD: &[(&str, i32)] = &[
+    ("HUP", 1),
+    ("INT", 2),
+    ("QUIT", 3),
+    ("ILL", 4),
+    ("TRAP", 5),
+    ("ABRT", 6),
+    ("BUS", 7),
+    ("FPE", 8),
+    ("KILL", 9),
+    ("USR1", 10),
+    ("SEGV", 11),
+    ("USR2", 12),
+    ("PIPE", 13),
+    ("ALRM", 14),
+    ("TERM", 15),
+    ("STKFLT", 16),
+    ("CHLD", 17),
+    ("CONT", 18),
+    ("STOP", 19),
+    ("TSTP", 20),
+    ("TTIN", 21),
+    ("TTOU", 22),
+    ("URG", 23),
+    ("XCPU", 24),
+    ("XFSZ", 25),
+    ("VTALRM", 26),
+    ("PROF", 27),
+    ("WINCH", 28),
+    ("IO", 29),
+    ("PWR", 30),
+    ("SYS", 31),
+];
+
+/// Aliases accepted on input, never printed.
+const ALIASES: &[(&str, i32)] = &[("IOT", 6), ("CLD", 17), ("POLL", 29), ("UNUSED", 31)];
+
+/// The C library's first real-time signal (glibc: 34).
+pub const RTMIN: i32 = 34;
+/// The last real-time signal.
+pub const RTMAX: i32 = 64;
+
+/// Why a spelling is not a signal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{input}` is not a signal: write a name (TERM, SIGTERM, term), a number 1-64, \
+     or a real-time signal (RTMIN, RTMIN+3, SIGRTMAX-2)"
+)]
+pub struct ParseSignalError {
+    /// What was written.
+    pub input: String,
+}
+
+impl SignalNumber {
+    /// SIGKILL.
+    pub const KILL: SignalNumber = SignalNumber(9);
+    /// SIGTERM.
+    pub const TERM: SignalNumber = SignalNumber(15);
+
+    /// The raw number, for syscalls.
+    pub fn raw(self) -> i32 {
+        self.0
+    }
+
+    /// Whether this is a real-time signal (queued, never coalesced).
+    pub fn is_realtime(self) -> bool {
+        (RTMIN..=RTMAX).contains(&self.0)
+    }
+
+    /// The canonical spelling without `SIG`: `TERM`, `RTMIN+3`, `RTMAX-2`, or the number for 32
+    /// and 33, which the C library reserves and names nothing.
+    pub fn name(self) -> String {
+        let n = self.0;
+        if let Some((name, _)) = STANDARD.iter().find(|(_, num)| *num == n) {
+            return (*name).to_owned();
+        }
+        match n {
+            RTMIN => "RTMIN".to_owned(),
+            RTMAX => "RTMAX".to_owned(),
+            _ if (RTMIN + 1..=RTMIN + 15).contains(&n) => format!("RTMIN+{}", n - RTMIN),
+            _ if (RTMIN + 16..RTMAX).contains(&n) => format!("RTMAX-{}", RTMAX - n),
+            _ => n.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for SignalNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl FromStr for SignalNumber {
+    type Err = ParseSignalError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let fail = || ParseSignalError {
+            input: input.to_owned(),
+        };
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err(fail());
+        }
+        if trimmed.bytes().all(|b| b.is_ascii_digit()) {
+            let n: i32 = trimmed.parse().map_err(|_| fail())?;
+            return if (1..=RTMAX).contains(&n) {
+                Ok(SignalNumber(n))
+            } else {
+                Err(fail())
+            };
+        }
+        let upper = trimmed.to_ascii_uppercase();
+        let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+        if let Some((_, n)) = STANDARD
+            .iter()
+            .chain(ALIASES)
+            .find(|(name, _)| *name == bare)
+        {
+            return Ok(SignalNumber(*n));
+        }
+        let realtime = |base: i32, rest: &str, sign: i32| -> Option<SignalNumber> {
+            if rest.is_empty() {
+                return Some(SignalNumber(base));
+            }
+            let offset = rest.strip_prefix(if sign > 0 { '+' } else { '-' })?;
+            if offset.is_empty() || !offset.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let offset: i32 = offset.parse().ok()?;
+            let n = base + sign * offset;
+            (RTMIN..=RTMAX).contains(&n).then_some(SignalNumber(n))
+        };
+        let parsed = if let Some(rest) = bare.strip_prefix("RTMIN") {
+            realtime(RTMIN, rest, 1)
+        } else if let Some(rest) = bare.strip_prefix("RTMAX") {
+            realtime(RTMAX, rest, -1)
+        } else {
+            None
+        };
+        parsed.ok_or_else(fail)
+    }
+}
+
+impl Serialize for SignalNumber {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for SignalNumber {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SignalNumber;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a signal name such as \"TERM\" or \"RTMIN+3\", or a number 1-64")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SignalNumber, E> {
+                v.parse().map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SignalNumber, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SignalNumber, E> {
+                self.visit_str(&v.to_string())
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}

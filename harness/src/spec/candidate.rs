@@ -1,0 +1,65 @@
+//! A candidate: an init under test, how to install it, how to start it with the workload, and
+//! which stop signal it declares.
+
+use serde::{Deserialize, Serialize};
+
+use crate::signal::SignalNumber;
+
+/// One init under test, loaded from `fixtures/candidates/NAME.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Candidate {
+    /// File stem; set by the loader.
+    #[serde(skip)]
+    pub name: String,
+    /// Directory of the candidate's file; set by the loader, expands `{dir}` in `argv`.
+    #[serde(skip)]
+    pub dir: std::path::PathBuf,
+    /// One line: what this candidate is.
+    pub title: String,
+    /// What sort of PID 1 it is; decides which reading of a case applies.
+    pub kind: CandidateKind,
+    /// Where its binary comes from.
+    pub install: Install,
+    /// PID 1's argv. `{bin}` is the installed binary, `{workload}` the probe's path inside the
+    /// sandbox, `{dir}` the directory of this file.
+    pub argv: Vec<String>,
+    /// The stop signal the init asks for (a Dockerfile's `STOPSIGNAL`); absent means SIGTERM.
+    #[serde(default)]
+    pub stop_signal: Option<SignalNumber>,
+}
+
+/// What sort of PID 1 a candidate is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CandidateKind {
+    /// Starts one command and forwards signals to it (tini, dumb-init, catatonit).
+    Forwarder,
+    /// A shell script that starts the app (the classic `run.sh`).
+    Shell,
+    /// The application itself is PID 1.
+    App,
+    /// A service manager with its own shutdown protocol (systemd, s6, runit, sysvinit).
+    SystemManager,
+}
+
+/// Where a candidate's binary comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Install {
+    /// A Debian package, fetched with `apt-get download` and unpacked with `dpkg -x` under
+    /// `target/candidates/`; never installed on the machine.
+    Debian {
+        /// Package name.
+        package: String,
+        /// Path of the binary inside the package (`usr/bin/tini`).
+        binary: String,
+    },
+    /// A program of this machine (`/bin/sh`); its version comes from the package that owns it.
+    Host {
+        /// Absolute path.
+        path: String,
+    },
+    /// The probe itself is PID 1; `{bin}` is the probe.
+    Probe,
+}

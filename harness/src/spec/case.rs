@@ -1,0 +1,288 @@
+//! A case: one scenario, as data. `title`, `why` and `sources` explain it; `workload` is the
+//! process tree the candidate supervises; `stop` says how the run is driven; `expect` lists
+//! what must or should be observed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::signal::SignalNumber;
+
+/// One scenario, loaded from `cases/NAME.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// File stem; set by the loader, not written in the file.
+    #[serde(skip)]
+    pub name: String,
+    /// One line: what the case checks.
+    pub title: String,
+    /// Why it matters to someone stopping a container.
+    pub why: String,
+    /// Where the behaviour comes from: kernel rules, init sources, runtime code (`project: file`).
+    pub sources: Vec<String>,
+    /// The process tree the candidate starts; its root is the process the candidate execs.
+    pub workload: Node,
+    /// How the run is driven once the workload is ready.
+    #[serde(default)]
+    pub stop: StopPlan,
+    /// Expectations whose failure fails the run.
+    #[serde(default)]
+    pub must: Vec<ExpectationKind>,
+    /// Expectations whose failure is reported without failing the run.
+    #[serde(default)]
+    pub should: Vec<ExpectationKind>,
+}
+
+impl Case {
+    /// Every expectation with its level, `must` first, in file order.
+    pub fn expectations(&self) -> Vec<Expectation> {
+        let tag = |level: Level| {
+            move |kind: &ExpectationKind| Expectation {
+                level,
+                kind: kind.clone(),
+            }
+        };
+        self.must
+            .iter()
+            .map(tag(Level::Must))
+            .chain(self.should.iter().map(tag(Level::Should)))
+            .collect()
+    }
+}
+
+/// One node of the workload tree, as a case writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    /// Role name, unique in the tree; `pid1` and `runtime` are reserved.
+    pub role: String,
+    /// Process-group and session placement.
+    #[serde(default)]
+    pub placement: Placement,
+    /// Behaviour per signal, keyed by any spelling of the signal.
+    #[serde(default)]
+    pub on: BTreeMap<SignalNumber, Behaviour>,
+    /// Child processes.
+    #[serde(default)]
+    pub children: Vec<Node>,
+    /// Started through a double fork, so the namespace's reaper adopts it.
+    #[serde(default)]
+    pub orphan: bool,
+    /// Exit by itself this long after starting (milliseconds, scaled by `--time-scale`).
+    #[serde(default)]
+    pub exit_after_ms: Option<u64>,
+    /// Exit code for `exit_after_ms`.
+    #[serde(default)]
+    pub exit_code: i32,
+}
+
+/// Process-group and session placement of a node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// The parent's process group and session.
+    #[default]
+    Inherit,
+    /// A new process group in the parent's session (`setpgid(0, 0)`).
+    NewGroup,
+    /// A new session (`setsid()`).
+    NewSession,
+}
+
+/// What a node does when a signal arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Behaviour {
+    /// Catch it, then exit with `code` after `cleanup_ms` (scaled), optionally after waiting for
+    /// its own children.
+    Exit {
+        /// Exit code.
+        #[serde(default)]
+        code: i32,
+        /// Cleanup time in milliseconds, scaled by `--time-scale`.
+        #[serde(default)]
+        cleanup_ms: u64,
+        /// Wait until its own children have exited first.
+        #[serde(default)]
+        wait_children: bool,
+    },
+    /// `SIG_IGN`.
+    Ignore,
+    /// Catch it and keep running.
+    Record,
+    /// `SIG_DFL`.
+    Default,
+}
+
+/// How the run is driven once every workload process has reported `started`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopPlan {
+    /// Steps in order. The default is a single `stop` step: the profile's stop sequence.
+    #[serde(default = "StopPlan::default_steps")]
+    pub steps: Vec<Step>,
+}
+
+impl StopPlan {
+    fn default_steps() -> Vec<Step> {
+        vec![Step::Stop]
+    }
+}
+
+impl Default for StopPlan {
+    fn default() -> Self {
+        StopPlan {
+            steps: Self::default_steps(),
+        }
+    }
+}
+
+/// One step of a run, after the workload is ready. Times are milliseconds, scaled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Step {
+    /// The runtime profile's stop sequence: its stop signal to PID 1, the grace period, then
+    /// SIGKILL to PID 1 if it is still there. Starts the `stop` phase.
+    Stop,
+    /// Send one signal from the runtime (an ancestor PID namespace) to a process.
+    Signal {
+        /// The signal.
+        signal: SignalNumber,
+        /// The receiver.
+        #[serde(default)]
+        target: Target,
+    },
+    /// Wait until a workload process reports that it is exiting (bounded).
+    WaitExit {
+        /// Role to wait for.
+        role: String,
+        /// Give up after this long; the step then records a timeout.
+        within_ms: u64,
+    },
+    /// Look for zombies in the namespace: poll `/proc` until none is left or `settle_ms` passed,
+    /// and record what remained.
+    ScanZombies {
+        /// Name used in traces and by `no-zombies` expectations.
+        label: String,
+        /// How long an init may take to reap before a zombie counts.
+        settle_ms: u64,
+    },
+    /// Wait a fixed time: only to model a runtime's own pause (a user retrying a stop), never
+    /// to synchronise with the workload.
+    Pause {
+        /// How long.
+        ms: u64,
+    },
+}
+
+/// Who receives a signal sent by a step: `"pid1"` or a workload role.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Target {
+    /// The namespace's PID 1.
+    #[default]
+    Pid1,
+    /// A workload process by role.
+    Role(String),
+}
+
+impl Target {
+    /// The spelling used in case files and traces.
+    pub fn name(&self) -> &str {
+        match self {
+            Target::Pid1 => "pid1",
+            Target::Role(role) => role,
+        }
+    }
+}
+
+impl Serialize for Target {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Ok(if name == "pid1" {
+            Target::Pid1
+        } else {
+            Target::Role(name)
+        })
+    }
+}
+
+/// One expectation of a case with its level.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expectation {
+    /// `must` fails the run; `should` is reported but does not.
+    pub level: Level,
+    /// What is expected.
+    pub kind: ExpectationKind,
+}
+
+/// RFC 2119 level of an expectation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Level {
+    /// A failure fails the run.
+    Must,
+    /// A failure is reported; the run can still pass.
+    Should,
+}
+
+/// The expectation vocabulary: small and typed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ExpectationKind {
+    /// `role` ran its handler for `signal` before any SIGKILL escalation.
+    Caught {
+        /// Workload role.
+        role: String,
+        /// The signal.
+        signal: SignalNumber,
+    },
+    /// `role` never ran its handler for `signal`.
+    NotCaught {
+        /// Workload role.
+        role: String,
+        /// The signal.
+        signal: SignalNumber,
+    },
+    /// `role` finished its exit path (reported `exiting` with `code`) before any escalation.
+    ExitedCleanly {
+        /// Workload role.
+        role: String,
+        /// Expected exit code.
+        #[serde(default)]
+        code: i32,
+    },
+    /// The zombie scan named `scan` found no zombie.
+    NoZombies {
+        /// Label of a `scan-zombies` step.
+        scan: String,
+    },
+    /// PID 1's exit status, as its parent saw it: exactly one of `code` or `signal`.
+    Pid1Exit {
+        /// Expected exit code.
+        #[serde(default)]
+        code: Option<i32>,
+        /// Expected terminating signal.
+        #[serde(default)]
+        signal: Option<SignalNumber>,
+    },
+    /// PID 1 exited within the grace period: the runtime never had to SIGKILL.
+    NoEscalation,
+    /// The runtime had to SIGKILL PID 1 at the grace deadline.
+    Escalated,
+    /// Once PID 1 is gone, no process of the run remains anywhere on the machine.
+    NoSurvivors,
+    /// `role` was ended by `signal` (needs the kernel witness or its parent's reap report).
+    KilledBy {
+        /// Workload role.
+        role: String,
+        /// The fatal signal.
+        signal: SignalNumber,
+    },
+}

@@ -1,0 +1,1 @@
+//! Loading and validating spec files. (Being written.)

@@ -1,0 +1,112 @@
+//! The raw evidence of one run: what the probes reported, what the runtime did, what the
+//! /proc scans and PID 1's parent saw, each stamped with `CLOCK_MONOTONIC` and raw pids.
+//! [`crate::normal`] turns it into the deterministic form that is snapshotted and judged.
+
+use serde::{Deserialize, Serialize};
+
+pub use pid1check_probe::ExitStatus;
+use pid1check_probe::Report;
+
+use crate::signal::SignalNumber;
+
+/// Everything observed during one run, as the launcher hands it back to the harness.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trace {
+    /// How the sandbox was built (user namespace mode, root file system).
+    pub sandbox: SandboxFacts,
+    /// Every probe report, in the order the harness received them.
+    pub reports: Vec<Report>,
+    /// What the runtime did and what the harness observed, in time order.
+    pub actions: Vec<Action>,
+    /// How the run ended.
+    pub end: RunEnd,
+    /// The last lines PID 1 and its children wrote to stdout/stderr (PID 1's console).
+    pub console: String,
+}
+
+/// How the sandbox of a run was built, for the report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxFacts {
+    /// `root` (uid 0 mapped to itself, full range) or `unprivileged` (one uid mapped to 0).
+    pub mode: String,
+    /// What the candidate sees as `/` (`overlay of / with tmpfs upper`).
+    pub root: String,
+}
+
+/// One thing the runtime did or the harness observed, stamped with `CLOCK_MONOTONIC`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    /// When, in nanoseconds of `CLOCK_MONOTONIC`.
+    pub mono_ns: u64,
+    /// What.
+    pub what: ActionKind,
+}
+
+/// What the runtime did or the harness observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ActionKind {
+    /// Every workload process reported `started`: the stop sequence may begin.
+    Ready,
+    /// The runtime sent a signal from outside the namespace. `stop` marks the profile's stop
+    /// signal (it starts the `stop` phase).
+    SignalSent {
+        /// The receiver: `pid1` or a role.
+        target: String,
+        /// The signal.
+        signal: SignalNumber,
+        /// Whether this is the stop sequence's signal.
+        stop: bool,
+    },
+    /// The grace period ran out and the runtime sent SIGKILL to PID 1.
+    Escalated,
+    /// A `wait-exit` step: the role reported `exiting`, or the wait timed out.
+    WaitedExit {
+        /// The role waited for.
+        role: String,
+        /// Whether it exited in time.
+        exited: bool,
+    },
+    /// A zombie scan of the namespace.
+    ZombieScan {
+        /// The step's label.
+        label: String,
+        /// Namespace pids of the zombies left when the scan ended.
+        zombies: Vec<i32>,
+        /// The most zombies seen at once during the scan.
+        peak: usize,
+    },
+    /// PID 1 exited, as its parent saw it.
+    Pid1Exited {
+        /// Exit status.
+        status: ExitStatus,
+    },
+    /// After PID 1 was reaped: processes of the run's PID namespace still on the machine.
+    SurvivorScan {
+        /// Host pids found (should be none).
+        survivors: Vec<i32>,
+    },
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum RunEnd {
+    /// The plan ran to its end and PID 1 was reaped.
+    #[default]
+    Completed,
+    /// The sandbox could not be built or PID 1 not started: the candidate was not tested.
+    SetupFailed {
+        /// Which step failed and why, in a sentence.
+        reason: String,
+    },
+    /// Not every workload process reported `started` in time.
+    NeverReady {
+        /// Roles that never reported.
+        missing: Vec<String>,
+        /// PID 1's status if it had already exited.
+        pid1: Option<ExitStatus>,
+    },
+    /// The run's hard deadline passed; everything was killed.
+    DeadlineExceeded,
+}

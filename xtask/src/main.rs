@@ -1,0 +1,2 @@
+//! `cargo xtask`: pid1check's command line. (Being written.)
+fn main() {}
