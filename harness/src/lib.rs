@@ -11,6 +11,7 @@
 //! Only [`sandbox`], [`run`] and [`observe`] touch the operating system; [`install`] fetches
 //! candidates and builds the probe.
 
+pub mod conformance;
 pub mod install;
 pub mod matrix;
 pub mod normal;

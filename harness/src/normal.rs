@@ -1,7 +1,18 @@
-//! The normalised trace: pids replaced by roles, times by phases, events in canonical order.
-//! (Being written.)
+//! The normalised trace: pids replaced by roles, times by phases, events in canonical order, so
+//! that two runs that behaved the same render byte-identical text (DESIGN.md rule 4).
+//!
+//! [`normalise`] is a pure function of the raw [`Trace`] and the [`Case`] (whose workload tree
+//! gives the canonical order of roles); [`NormalTrace::render`] is the snapshot text.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use pid1check_probe::{Event, Report};
 use serde::{Deserialize, Serialize};
+
+use crate::signal::SignalNumber;
+use crate::spec::{Case, Node};
+use crate::trace::{ActionKind, ExitStatus, RunEnd, Trace};
 
 /// The phases of a run, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -17,6 +28,18 @@ pub enum Phase {
     AfterTeardown,
 }
 
+impl Phase {
+    /// The kebab-case name, as serde writes it and snapshots show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::BeforeStop => "before-stop",
+            Phase::AfterStopSignal => "after-stop-signal",
+            Phase::AfterEscalation => "after-escalation",
+            Phase::AfterTeardown => "after-teardown",
+        }
+    }
+}
+
 /// One event of the normalised trace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NormalEvent {
@@ -30,4 +53,993 @@ pub struct NormalEvent {
     pub signal: Option<String>,
     /// Everything else, rendered deterministically (`from=runtime code=SI_USER`).
     pub detail: String,
+}
+
+/// The names [`NormalEvent::event`] takes: one spelling each, shared with [`crate::verdict`].
+pub(crate) mod event {
+    /// A probe placed itself and installed its handlers.
+    pub const STARTED: &str = "started";
+    /// A probe's handler ran.
+    pub const CAUGHT: &str = "caught";
+    /// A probe reaped a child.
+    pub const REAPED: &str = "reaped";
+    /// A probe is about to `_exit`.
+    pub const EXITING: &str = "exiting";
+    /// A probe could not do what the workload asked.
+    pub const FAILED: &str = "failed";
+    /// Every workload process started.
+    pub const READY: &str = "ready";
+    /// The runtime sent a signal.
+    pub const SIGNAL_SENT: &str = "signal-sent";
+    /// The runtime SIGKILLed PID 1 at the grace deadline.
+    pub const ESCALATED: &str = "escalated";
+    /// A `wait-exit` step ended.
+    pub const WAITED_EXIT: &str = "waited-exit";
+    /// A zombie scan ended.
+    pub const ZOMBIE_SCAN: &str = "zombie-scan";
+    /// The survivor scan after PID 1 was reaped.
+    pub const SURVIVOR_SCAN: &str = "survivor-scan";
+    /// PID 1 exited, as its parent saw it.
+    pub const EXITED: &str = "exited";
+    /// Derived: a probe started but never reported `exiting`.
+    pub const VANISHED: &str = "vanished";
+    /// The run did not complete.
+    pub const RUN_END: &str = "run-end";
+
+    /// Every name, for the width of the event column.
+    pub const ALL: [&str; 14] = [
+        STARTED,
+        CAUGHT,
+        REAPED,
+        EXITING,
+        FAILED,
+        READY,
+        SIGNAL_SENT,
+        ESCALATED,
+        WAITED_EXIT,
+        ZOMBIE_SCAN,
+        SURVIVOR_SCAN,
+        EXITED,
+        VANISHED,
+        RUN_END,
+    ];
+}
+
+/// Role of the harness's runtime actions.
+pub(crate) const RUNTIME: &str = "runtime";
+/// Role of PID 1 when no workload process is PID 1 (the candidate init).
+pub(crate) const PID1: &str = "pid1";
+/// Role of pid 0: a process of an ancestor namespace (the runtime) or the kernel.
+pub(crate) const OUTSIDE: &str = "outside";
+/// Role of a namespace pid no probe reported (an init's helper, a double fork's middle).
+pub(crate) const OTHER: &str = "other";
+/// Detail of the derived `vanished` event.
+pub(crate) const VANISHED_DETAIL: &str = "no exit report: ended by a signal before its exit path";
+/// Detail of `vanished` for a role that reported `failed`: the probe then exits without an
+/// exit report, so a signal is only one possibility.
+pub(crate) const VANISHED_AFTER_FAILURE: &str =
+    "no exit report after a failure: the probe gave up, or a signal ended it";
+
+/// A whole run, normalised.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NormalTrace {
+    /// Events by phase, each phase in canonical order.
+    pub events: Vec<NormalEvent>,
+}
+
+impl NormalTrace {
+    /// The snapshot text: a `[phase]` header per non-empty phase, then one line per event in
+    /// columns `role event signal detail`. Column widths depend only on the events (the event
+    /// column on the fixed vocabulary), so equal traces render equal bytes.
+    pub fn render(&self) -> String {
+        let role_width = self.events.iter().map(|e| e.role.len()).max().unwrap_or(0);
+        let event_width = event::ALL
+            .iter()
+            .map(|name| name.len())
+            .chain(self.events.iter().map(|e| e.event.len()))
+            .max()
+            .unwrap_or(0);
+        let signal_width = self
+            .events
+            .iter()
+            .filter_map(|e| e.signal.as_ref().map(String::len))
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let mut out = String::new();
+        let mut current = None;
+        for e in &self.events {
+            if current != Some(e.phase) {
+                if current.is_some() {
+                    out.push('\n');
+                }
+                out.push('[');
+                out.push_str(e.phase.name());
+                out.push_str("]\n");
+                current = Some(e.phase);
+            }
+            let signal = e.signal.as_deref().unwrap_or("-");
+            let line = format!(
+                "{:role_width$}  {:event_width$}  {:signal_width$}  {}",
+                e.role, e.event, signal, e.detail
+            );
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Turns a raw trace into its normalised form; `case` gives the workload tree whose preorder
+/// orders the roles.
+pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
+    let tree = tree_order(&case.workload);
+    let rank = |role: &str| tree.iter().position(|r| r == role).unwrap_or(tree.len());
+
+    // Reports in canonical order: tree roles in preorder, then unknown roles by name, then seq.
+    // The remaining keys only make the sort total if a probe ever repeats a seq.
+    let mut reports: Vec<&Report> = trace.reports.iter().collect();
+    reports.sort_by(|a, b| {
+        (rank(&a.role), &a.role, a.seq, a.mono_ns).cmp(&(rank(&b.role), &b.role, b.seq, b.mono_ns))
+    });
+
+    let roles = Roles::from_reports(&reports);
+    let phases = Boundaries::from_trace(trace);
+
+    let mut events = Vec::new();
+    for action in &trace.actions {
+        let phase = phases.phase_at(action.mono_ns);
+        let runtime = |event: &str, signal: Option<String>, detail: String| NormalEvent {
+            phase,
+            role: RUNTIME.to_owned(),
+            event: event.to_owned(),
+            signal,
+            detail,
+        };
+        events.push(match &action.what {
+            ActionKind::Ready => runtime(event::READY, None, String::new()),
+            ActionKind::SignalSent {
+                target,
+                signal,
+                stop,
+            } => runtime(
+                event::SIGNAL_SENT,
+                Some(signal.name()),
+                if *stop {
+                    format!("to={target} (stop signal)")
+                } else {
+                    format!("to={target}")
+                },
+            ),
+            ActionKind::Escalated => runtime(event::ESCALATED, None, "SIGKILL to pid1".to_owned()),
+            ActionKind::WaitedExit { role, exited } => runtime(
+                event::WAITED_EXIT,
+                None,
+                format!("role={role} exited={exited}"),
+            ),
+            // `peak` is left out: how many zombies coexisted depends on timing.
+            ActionKind::ZombieScan { label, zombies, .. } => {
+                let mut names: Vec<&str> = zombies.iter().map(|&pid| roles.name(pid)).collect();
+                names.sort_unstable();
+                runtime(
+                    event::ZOMBIE_SCAN,
+                    None,
+                    zombie_scan_detail(label, &names.join(", ")),
+                )
+            }
+            ActionKind::SurvivorScan { survivors } => runtime(
+                event::SURVIVOR_SCAN,
+                None,
+                format!("survivors={}", survivors.len()),
+            ),
+            ActionKind::Pid1Exited { status } => NormalEvent {
+                phase,
+                role: roles.name(1).to_owned(),
+                event: event::EXITED.to_owned(),
+                signal: None,
+                detail: format!("status={}", status_text(*status)),
+            },
+        });
+    }
+
+    for report in &reports {
+        events.push(normal_report(
+            report,
+            &roles,
+            phases.phase_at(report.mono_ns),
+        ));
+    }
+
+    // Roles that started but never reported `exiting`. The probe leaves through `exiting`,
+    // except when it gives up after reporting `failed`: without a failure, a signal ended it.
+    let reported = |pred: fn(&Event) -> bool| -> BTreeSet<&str> {
+        reports
+            .iter()
+            .filter(|r| pred(&r.event))
+            .map(|r| r.role.as_str())
+            .collect()
+    };
+    let exited = reported(|e| matches!(e, Event::Exiting { .. }));
+    let failed = reported(|e| matches!(e, Event::Failed { .. }));
+    let mut vanished: Vec<&str> = reports
+        .iter()
+        .filter(|r| matches!(r.event, Event::Started { .. }))
+        .map(|r| r.role.as_str())
+        .filter(|role| !exited.contains(role))
+        .collect();
+    vanished.dedup();
+    for role in vanished {
+        let detail = if failed.contains(role) {
+            VANISHED_AFTER_FAILURE
+        } else {
+            VANISHED_DETAIL
+        };
+        events.push(NormalEvent {
+            phase: Phase::AfterTeardown,
+            role: role.to_owned(),
+            event: event::VANISHED.to_owned(),
+            signal: None,
+            detail: detail.to_owned(),
+        });
+    }
+
+    if let Some(detail) = run_end_detail(&trace.end) {
+        events.push(NormalEvent {
+            phase: Phase::AfterTeardown,
+            role: RUNTIME.to_owned(),
+            event: event::RUN_END.to_owned(),
+            signal: None,
+            detail,
+        });
+    }
+
+    // Stable by phase: inside a phase the order pushed above is the canonical one (actions in
+    // recorded order, probe reports by role and seq, derived events, run end).
+    events.sort_by_key(|e| e.phase);
+    NormalTrace { events }
+}
+
+/// Role names of the workload tree, in preorder (root first, children in file order).
+pub(crate) fn tree_order(root: &Node) -> Vec<String> {
+    fn walk(node: &Node, out: &mut Vec<String>) {
+        out.push(node.role.clone());
+        for child in &node.children {
+            walk(child, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, &mut out);
+    out
+}
+
+/// `exit:N`, `signal:NAME`, or `signal:NAME core-dumped`.
+pub(crate) fn status_text(status: ExitStatus) -> String {
+    match status {
+        ExitStatus::Exited { code } => format!("exit:{code}"),
+        ExitStatus::Signaled {
+            signal,
+            core_dumped,
+        } => {
+            let name = SignalNumber(signal).name();
+            if core_dumped {
+                format!("signal:{name} core-dumped")
+            } else {
+                format!("signal:{name}")
+            }
+        }
+    }
+}
+
+/// Detail of a `zombie-scan` event; `zombies` is the sorted, comma-separated role list.
+pub(crate) fn zombie_scan_detail(label: &str, zombies: &str) -> String {
+    format!("label={label} zombies=[{zombies}]")
+}
+
+/// Namespace pid → role, built from the probes' reports.
+struct Roles {
+    by_pid: BTreeMap<i32, String>,
+}
+
+impl Roles {
+    /// `reports` must be in canonical order, so that a (should-be-impossible) pid claimed by
+    /// two roles resolves the same way in every run. `started` reports come first: they are
+    /// the ones that state who a pid is.
+    fn from_reports(reports: &[&Report]) -> Roles {
+        let mut by_pid = BTreeMap::new();
+        let (started, rest): (Vec<&&Report>, Vec<&&Report>) = reports
+            .iter()
+            .partition(|r| matches!(r.event, Event::Started { .. }));
+        for report in started.into_iter().chain(rest) {
+            by_pid
+                .entry(report.pid)
+                .or_insert_with(|| report.role.clone());
+        }
+        by_pid.entry(1).or_insert_with(|| PID1.to_owned());
+        by_pid.insert(0, OUTSIDE.to_owned());
+        Roles { by_pid }
+    }
+
+    fn name(&self, pid: i32) -> &str {
+        self.by_pid.get(&pid).map_or(OTHER, String::as_str)
+    }
+}
+
+/// The instants that open each phase.
+struct Boundaries {
+    stop: Option<u64>,
+    escalation: Option<u64>,
+    teardown: Option<u64>,
+}
+
+impl Boundaries {
+    fn from_trace(trace: &Trace) -> Boundaries {
+        let first = |pred: fn(&ActionKind) -> bool| {
+            trace
+                .actions
+                .iter()
+                .find(|a| pred(&a.what))
+                .map(|a| a.mono_ns)
+        };
+        Boundaries {
+            stop: first(|a| matches!(a, ActionKind::SignalSent { stop: true, .. })),
+            escalation: first(|a| matches!(a, ActionKind::Escalated)),
+            teardown: first(|a| matches!(a, ActionKind::Pid1Exited { .. })),
+        }
+    }
+
+    /// The latest phase whose boundary is at or before `mono_ns`.
+    fn phase_at(&self, mono_ns: u64) -> Phase {
+        let reached = |boundary: Option<u64>| boundary.is_some_and(|b| b <= mono_ns);
+        if reached(self.teardown) {
+            Phase::AfterTeardown
+        } else if reached(self.escalation) {
+            Phase::AfterEscalation
+        } else if reached(self.stop) {
+            Phase::AfterStopSignal
+        } else {
+            Phase::BeforeStop
+        }
+    }
+}
+
+fn normal_report(report: &Report, roles: &Roles, phase: Phase) -> NormalEvent {
+    let (name, signal, detail) = match &report.event {
+        Event::Started { ppid, pgid, sid } => (
+            event::STARTED,
+            None,
+            format!(
+                "ppid={} pgid={} sid={}",
+                roles.name(*ppid),
+                roles.name(*pgid),
+                roles.name(*sid)
+            ),
+        ),
+        Event::Caught {
+            signal,
+            code,
+            sender_pid,
+        } => (
+            event::CAUGHT,
+            Some(SignalNumber(*signal).name()),
+            format!(
+                "from={} code={}",
+                roles.name(*sender_pid),
+                si_code_name(*signal, *code)
+            ),
+        ),
+        Event::Reaped { child_pid, status } => (
+            event::REAPED,
+            None,
+            format!(
+                "child={} status={}",
+                roles.name(*child_pid),
+                status_text(*status)
+            ),
+        ),
+        Event::Exiting { code } => (event::EXITING, None, format!("code={code}")),
+        Event::Failed { message } => (event::FAILED, None, message.clone()),
+    };
+    NormalEvent {
+        phase,
+        role: report.role.clone(),
+        event: name.to_owned(),
+        signal,
+        detail,
+    }
+}
+
+/// The name of an `si_code`, as `<asm-generic/siginfo.h>` defines it; the number when unknown.
+fn si_code_name(signal: i32, code: i32) -> String {
+    const SIGCHLD: i32 = 17;
+    let name = match (signal, code) {
+        (SIGCHLD, 1) => "CLD_EXITED",
+        (SIGCHLD, 2) => "CLD_KILLED",
+        (SIGCHLD, 3) => "CLD_DUMPED",
+        (SIGCHLD, 4) => "CLD_TRAPPED",
+        (SIGCHLD, 5) => "CLD_STOPPED",
+        (SIGCHLD, 6) => "CLD_CONTINUED",
+        (_, 0) => "SI_USER",
+        (_, 0x80) => "SI_KERNEL",
+        (_, -1) => "SI_QUEUE",
+        (_, -2) => "SI_TIMER",
+        (_, -3) => "SI_MESGQ",
+        (_, -4) => "SI_ASYNCIO",
+        (_, -5) => "SI_SIGIO",
+        (_, -6) => "SI_TKILL",
+        (_, -7) => "SI_DETHREAD",
+        (_, -60) => "SI_ASYNCNL",
+        _ => return code.to_string(),
+    };
+    name.to_owned()
+}
+
+/// The kind of an unfinished run, without its free-text reason (which may hold paths).
+fn run_end_detail(end: &RunEnd) -> Option<String> {
+    match end {
+        RunEnd::Completed => None,
+        RunEnd::SetupFailed { .. } => Some("setup-failed".to_owned()),
+        RunEnd::NeverReady { missing, pid1 } => {
+            let mut missing: Vec<&str> = missing.iter().map(String::as_str).collect();
+            missing.sort_unstable();
+            let mut detail = format!("never-ready missing=[{}]", missing.join(", "));
+            if let Some(status) = pid1 {
+                // Writing to a String cannot fail.
+                let _ = write!(detail, " pid1={}", status_text(*status));
+            }
+            Some(detail)
+        }
+        RunEnd::DeadlineExceeded => Some("deadline-exceeded".to_owned()),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use pid1check_probe::{Event, Report};
+
+    use super::*;
+    use crate::spec::{Case, Node, StopPlan};
+    use crate::trace::{Action, ActionKind, ExitStatus, RunEnd, Trace};
+
+    /// A workload node with default behaviour.
+    pub(crate) fn node(role: &str, children: Vec<Node>) -> Node {
+        Node {
+            role: role.to_owned(),
+            placement: Default::default(),
+            on: Default::default(),
+            children,
+            orphan: false,
+            exit_after_ms: None,
+            exit_code: 0,
+        }
+    }
+
+    /// A case with this workload and no expectations.
+    pub(crate) fn case(workload: Node) -> Case {
+        Case {
+            name: "test".to_owned(),
+            title: "test".to_owned(),
+            why: "test".to_owned(),
+            sources: Vec::new(),
+            workload,
+            stop: StopPlan::default(),
+            must: Vec::new(),
+            should: Vec::new(),
+        }
+    }
+
+    /// Builds a raw trace; every `seq` is counted per role, times are given explicitly.
+    #[derive(Default)]
+    pub(crate) struct TraceBuilder {
+        trace: Trace,
+        seqs: BTreeMap<String, u64>,
+    }
+
+    impl TraceBuilder {
+        pub(crate) fn new() -> Self {
+            Self::default()
+        }
+
+        pub(crate) fn report(mut self, t: u64, role: &str, pid: i32, event: Event) -> Self {
+            let seq = self.seqs.entry(role.to_owned()).or_insert(0);
+            self.trace.reports.push(Report {
+                role: role.to_owned(),
+                pid,
+                seq: *seq,
+                mono_ns: t,
+                event,
+            });
+            *seq += 1;
+            self
+        }
+
+        pub(crate) fn started(self, t: u64, role: &str, pid: i32, ids: [i32; 3]) -> Self {
+            let [ppid, pgid, sid] = ids;
+            self.report(t, role, pid, Event::Started { ppid, pgid, sid })
+        }
+
+        pub(crate) fn caught(self, t: u64, role: &str, pid: i32, signal: i32, from: i32) -> Self {
+            let event = Event::Caught {
+                signal,
+                code: 0,
+                sender_pid: from,
+            };
+            self.report(t, role, pid, event)
+        }
+
+        pub(crate) fn exiting(self, t: u64, role: &str, pid: i32, code: i32) -> Self {
+            self.report(t, role, pid, Event::Exiting { code })
+        }
+
+        pub(crate) fn action(mut self, t: u64, what: ActionKind) -> Self {
+            self.trace.actions.push(Action { mono_ns: t, what });
+            self
+        }
+
+        pub(crate) fn ready(self, t: u64) -> Self {
+            self.action(t, ActionKind::Ready)
+        }
+
+        pub(crate) fn stop(self, t: u64, signal: i32) -> Self {
+            self.action(
+                t,
+                ActionKind::SignalSent {
+                    target: "pid1".to_owned(),
+                    signal: SignalNumber(signal),
+                    stop: true,
+                },
+            )
+        }
+
+        pub(crate) fn escalated(self, t: u64) -> Self {
+            self.action(t, ActionKind::Escalated)
+        }
+
+        pub(crate) fn pid1_exited(self, t: u64, status: ExitStatus) -> Self {
+            self.action(t, ActionKind::Pid1Exited { status })
+        }
+
+        pub(crate) fn zombies(self, t: u64, label: &str, zombies: Vec<i32>) -> Self {
+            let peak = zombies.len();
+            let what = ActionKind::ZombieScan {
+                label: label.to_owned(),
+                zombies,
+                peak,
+            };
+            self.action(t, what)
+        }
+
+        pub(crate) fn survivors(self, t: u64, survivors: Vec<i32>) -> Self {
+            self.action(t, ActionKind::SurvivorScan { survivors })
+        }
+
+        pub(crate) fn end(mut self, end: RunEnd) -> Self {
+            self.trace.end = end;
+            self
+        }
+
+        pub(crate) fn build(self) -> Trace {
+            self.trace
+        }
+    }
+
+    pub(crate) const TERM: i32 = 15;
+    pub(crate) const KILL: i32 = 9;
+    pub(crate) const CHLD: i32 = 17;
+
+    /// app → worker, app → daemon (its own session): the tree of most tests.
+    pub(crate) fn tree() -> Case {
+        case(node(
+            "app",
+            vec![node("worker", Vec::new()), node("daemon", Vec::new())],
+        ))
+    }
+
+    /// Compact lines for assertions: `phase role event signal detail`.
+    fn lines(trace: &NormalTrace) -> Vec<String> {
+        trace
+            .events
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {} {} {} {}",
+                    e.phase.name(),
+                    e.role,
+                    e.event,
+                    e.signal.as_deref().unwrap_or("-"),
+                    e.detail
+                )
+                .trim_end()
+                .to_owned()
+            })
+            .collect()
+    }
+
+    /// One graceful stop under a tini-like PID 1: the daemon ignores TERM and is killed.
+    fn graceful(base: u64, [app, worker, daemon]: [i32; 3], shuffled: bool) -> Trace {
+        let ms = |n: u64| base + n * 1_000_000;
+        let probe = TraceBuilder::new()
+            .started(ms(1), "app", app, [1, 1, 1])
+            .started(ms(2), "worker", worker, [app, 1, 1])
+            .started(ms(3), "daemon", daemon, [app, daemon, daemon])
+            .caught(ms(11), "app", app, TERM, 1)
+            .caught(ms(12), "worker", worker, TERM, 1)
+            .exiting(ms(13), "worker", worker, 0)
+            .report(
+                ms(14),
+                "app",
+                app,
+                Event::Reaped {
+                    child_pid: worker,
+                    status: ExitStatus::Exited { code: 0 },
+                },
+            )
+            .report(
+                ms(15),
+                "app",
+                app,
+                Event::Caught {
+                    signal: CHLD,
+                    code: 1,
+                    sender_pid: worker,
+                },
+            )
+            .exiting(ms(16), "app", app, 0)
+            .build();
+        let mut trace = TraceBuilder::new()
+            .ready(ms(4))
+            .stop(ms(10), TERM)
+            .zombies(ms(17), "after-app-exit", vec![daemon])
+            .pid1_exited(ms(20), ExitStatus::Exited { code: 0 })
+            .survivors(ms(21), Vec::new())
+            .build();
+        trace.reports = probe.reports;
+        if shuffled {
+            // The harness receives datagrams from several processes in any interleaving.
+            trace.reports.reverse();
+            trace.reports.rotate_left(3);
+        }
+        trace
+    }
+
+    #[test]
+    fn same_behaviour_normalises_identically_whatever_the_pids_times_and_arrival_order() {
+        let a = normalise(&graceful(1_000, [7, 8, 9], false), &tree());
+        let b = normalise(&graceful(987_654_321, [42, 57, 43], true), &tree());
+        assert_eq!(a, b);
+        assert_eq!(a.render(), b.render());
+    }
+
+    #[test]
+    fn canonical_order_is_actions_then_roles_in_tree_preorder_then_vanished() {
+        let normal = normalise(&graceful(0, [7, 8, 9], true), &tree());
+        assert_eq!(
+            lines(&normal),
+            [
+                "before-stop runtime ready -",
+                "before-stop app started - ppid=pid1 pgid=pid1 sid=pid1",
+                "before-stop worker started - ppid=app pgid=pid1 sid=pid1",
+                "before-stop daemon started - ppid=app pgid=daemon sid=daemon",
+                "after-stop-signal runtime signal-sent TERM to=pid1 (stop signal)",
+                "after-stop-signal runtime zombie-scan - label=after-app-exit zombies=[daemon]",
+                "after-stop-signal app caught TERM from=pid1 code=SI_USER",
+                "after-stop-signal app reaped - child=worker status=exit:0",
+                "after-stop-signal app caught CHLD from=worker code=CLD_EXITED",
+                "after-stop-signal app exiting - code=0",
+                "after-stop-signal worker caught TERM from=pid1 code=SI_USER",
+                "after-stop-signal worker exiting - code=0",
+                "after-teardown pid1 exited - status=exit:0",
+                "after-teardown runtime survivor-scan - survivors=0",
+                "after-teardown daemon vanished - no exit report: ended by a signal before its exit path",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_event_at_a_boundary_belongs_to_the_new_phase() {
+        let trace = TraceBuilder::new()
+            .started(100, "app", 2, [1, 1, 1])
+            .caught(199, "app", 2, TERM, 0)
+            .caught(200, "app", 2, TERM, 0)
+            .caught(299, "app", 2, TERM, 0)
+            .caught(300, "app", 2, TERM, 0)
+            .caught(400, "app", 2, TERM, 0)
+            .stop(200, TERM)
+            .escalated(300)
+            .pid1_exited(
+                400,
+                ExitStatus::Signaled {
+                    signal: KILL,
+                    core_dumped: false,
+                },
+            )
+            .build();
+        let normal = normalise(&trace, &case(node("app", Vec::new())));
+        let phases: Vec<(Phase, &str)> = normal
+            .events
+            .iter()
+            .map(|e| (e.phase, e.event.as_str()))
+            .collect();
+        assert_eq!(
+            phases,
+            [
+                (Phase::BeforeStop, "started"),
+                (Phase::BeforeStop, "caught"),
+                (Phase::AfterStopSignal, "signal-sent"),
+                (Phase::AfterStopSignal, "caught"),
+                (Phase::AfterStopSignal, "caught"),
+                (Phase::AfterEscalation, "escalated"),
+                (Phase::AfterEscalation, "caught"),
+                (Phase::AfterTeardown, "exited"),
+                (Phase::AfterTeardown, "caught"),
+                (Phase::AfterTeardown, "vanished"),
+            ]
+        );
+    }
+
+    #[test]
+    fn only_the_first_stop_signal_opens_the_stop_phase() {
+        let trace = TraceBuilder::new()
+            .action(
+                50,
+                ActionKind::SignalSent {
+                    target: "worker".to_owned(),
+                    signal: SignalNumber(10),
+                    stop: false,
+                },
+            )
+            .stop(100, TERM)
+            .stop(200, TERM)
+            .build();
+        let normal = normalise(&trace, &tree());
+        assert_eq!(
+            lines(&normal),
+            [
+                "before-stop runtime signal-sent USR1 to=worker",
+                "after-stop-signal runtime signal-sent TERM to=pid1 (stop signal)",
+                "after-stop-signal runtime signal-sent TERM to=pid1 (stop signal)",
+            ]
+        );
+    }
+
+    #[test]
+    fn bare_app_is_pid1_and_owns_pid1s_exit() {
+        // No init: the candidate execs the app itself, which the kernel then SIGKILLs.
+        let trace = TraceBuilder::new()
+            .started(1, "app", 1, [0, 0, 0])
+            .ready(2)
+            .stop(3, TERM)
+            .escalated(4)
+            .pid1_exited(
+                5,
+                ExitStatus::Signaled {
+                    signal: KILL,
+                    core_dumped: false,
+                },
+            )
+            .build();
+        let normal = normalise(&trace, &case(node("app", Vec::new())));
+        assert_eq!(
+            lines(&normal),
+            [
+                "before-stop runtime ready -",
+                "before-stop app started - ppid=outside pgid=outside sid=outside",
+                "after-stop-signal runtime signal-sent TERM to=pid1 (stop signal)",
+                "after-escalation runtime escalated - SIGKILL to pid1",
+                "after-teardown app exited - status=signal:KILL",
+                "after-teardown app vanished - no exit report: ended by a signal before its exit path",
+            ]
+        );
+    }
+
+    #[test]
+    fn pid0_is_outside_and_unreported_pids_are_other() {
+        let trace = TraceBuilder::new()
+            .started(1, "app", 5, [1, 1, 1])
+            .caught(2, "app", 5, TERM, 0)
+            .caught(3, "app", 5, TERM, 77)
+            .report(
+                4,
+                "app",
+                5,
+                Event::Caught {
+                    signal: 11,
+                    code: 0x80,
+                    sender_pid: 0,
+                },
+            )
+            .report(
+                5,
+                "app",
+                5,
+                Event::Caught {
+                    signal: 10,
+                    code: 3,
+                    sender_pid: 1,
+                },
+            )
+            .report(
+                6,
+                "app",
+                5,
+                Event::Reaped {
+                    child_pid: 78,
+                    status: ExitStatus::Signaled {
+                        signal: 6,
+                        core_dumped: true,
+                    },
+                },
+            )
+            .zombies(7, "scan", vec![79, 5, 1, 80])
+            .build();
+        let normal = normalise(&trace, &case(node("app", Vec::new())));
+        assert_eq!(
+            lines(&normal),
+            [
+                "before-stop runtime zombie-scan - label=scan zombies=[app, other, other, pid1]",
+                "before-stop app started - ppid=pid1 pgid=pid1 sid=pid1",
+                "before-stop app caught TERM from=outside code=SI_USER",
+                "before-stop app caught TERM from=other code=SI_USER",
+                "before-stop app caught SEGV from=outside code=SI_KERNEL",
+                "before-stop app caught USR1 from=pid1 code=3",
+                "before-stop app reaped - child=other status=signal:ABRT core-dumped",
+                "after-teardown app vanished - no exit report: ended by a signal before its exit path",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_role_that_failed_does_not_vanish_by_a_signal() {
+        let trace = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .started(1, "worker", 3, [2, 1, 1])
+            .report(
+                2,
+                "app",
+                2,
+                Event::Failed {
+                    message: "poll self-pipe: EINVAL".to_owned(),
+                },
+            )
+            .build();
+        let normal = normalise(&trace, &tree());
+        assert_eq!(
+            lines(&normal)[1..],
+            [
+                "before-stop app failed - poll self-pipe: EINVAL",
+                "before-stop worker started - ppid=app pgid=pid1 sid=pid1",
+                "after-teardown app vanished - no exit report after a failure: the probe gave up, \
+                 or a signal ended it",
+                "after-teardown worker vanished - no exit report: ended by a signal before its \
+                 exit path",
+            ]
+        );
+    }
+
+    #[test]
+    fn roles_outside_the_tree_come_after_it_sorted_by_name() {
+        let trace = TraceBuilder::new()
+            .exiting(1, "zeta", 9, 0)
+            .exiting(1, "alpha", 8, 0)
+            .exiting(1, "worker", 3, 0)
+            .build();
+        let normal = normalise(&trace, &tree());
+        let roles: Vec<&str> = normal.events.iter().map(|e| e.role.as_str()).collect();
+        assert_eq!(roles, ["worker", "alpha", "zeta"]);
+    }
+
+    #[test]
+    fn an_unfinished_run_ends_with_its_kind_only() {
+        let cases = [
+            (
+                RunEnd::NeverReady {
+                    missing: vec!["worker".to_owned(), "daemon".to_owned()],
+                    pid1: Some(ExitStatus::Exited { code: 127 }),
+                },
+                "never-ready missing=[daemon, worker] pid1=exit:127",
+            ),
+            (
+                RunEnd::NeverReady {
+                    missing: vec!["app".to_owned()],
+                    pid1: None,
+                },
+                "never-ready missing=[app]",
+            ),
+            (RunEnd::DeadlineExceeded, "deadline-exceeded"),
+            (
+                RunEnd::SetupFailed {
+                    reason: "mount /tmp/pid1check-x1y2/root: EPERM".to_owned(),
+                },
+                "setup-failed",
+            ),
+        ];
+        for (end, detail) in cases {
+            let trace = TraceBuilder::new()
+                .started(1, "app", 2, [1, 1, 1])
+                .end(end)
+                .build();
+            let normal = normalise(&trace, &tree());
+            let last = normal
+                .events
+                .last()
+                .map(|e| (e.phase, &*e.event, &*e.detail));
+            assert_eq!(last, Some((Phase::AfterTeardown, "run-end", detail)));
+        }
+    }
+
+    #[test]
+    fn a_completed_run_has_no_run_end() {
+        let normal = normalise(&graceful(0, [2, 3, 4], false), &tree());
+        assert!(normal.events.iter().all(|e| e.event != "run-end"));
+    }
+
+    #[test]
+    fn phase_names_match_serde() {
+        for phase in [
+            Phase::BeforeStop,
+            Phase::AfterStopSignal,
+            Phase::AfterEscalation,
+            Phase::AfterTeardown,
+        ] {
+            let json = serde_json::to_string(&phase).ok();
+            assert_eq!(json, Some(format!("\"{}\"", phase.name())));
+        }
+    }
+
+    /// A stop that needed SIGKILL: the app waits for a daemon that ignores TERM.
+    fn escalation(app: i32, worker: i32, daemon: i32) -> Trace {
+        let ms = |n: u64| n * 1_000_000;
+        TraceBuilder::new()
+            .started(ms(1), "app", app, [1, 1, 1])
+            .started(ms(2), "worker", worker, [app, 1, 1])
+            .started(ms(3), "daemon", daemon, [app, daemon, daemon])
+            .ready(ms(4))
+            .action(
+                ms(5),
+                ActionKind::SignalSent {
+                    target: "daemon".to_owned(),
+                    signal: SignalNumber(10),
+                    stop: false,
+                },
+            )
+            .caught(ms(5) + 1, "daemon", daemon, 10, 0)
+            .zombies(ms(6), "before-stop", Vec::new())
+            .stop(ms(10), TERM)
+            .caught(ms(11), "app", app, TERM, 1)
+            .caught(ms(12), "worker", worker, TERM, 1)
+            .exiting(ms(13), "worker", worker, 0)
+            .report(
+                ms(14),
+                "app",
+                app,
+                Event::Reaped {
+                    child_pid: worker,
+                    status: ExitStatus::Exited { code: 0 },
+                },
+            )
+            .report(
+                ms(15),
+                "app",
+                app,
+                Event::Caught {
+                    signal: CHLD,
+                    code: 1,
+                    sender_pid: worker,
+                },
+            )
+            .escalated(ms(30))
+            .pid1_exited(
+                ms(31),
+                ExitStatus::Signaled {
+                    signal: KILL,
+                    core_dumped: false,
+                },
+            )
+            .survivors(ms(32), Vec::new())
+            .build()
+    }
+
+    #[test]
+    fn render_snapshot() {
+        insta::assert_snapshot!(normalise(&escalation(7, 8, 9), &tree()).render());
+    }
 }

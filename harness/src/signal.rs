@@ -186,3 +186,137 @@ impl<'de> Deserialize<'de> for SignalNumber {
         deserializer.deserialize_any(Visitor)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(input: &str) -> Result<i32, ParseSignalError> {
+        input.parse::<SignalNumber>().map(SignalNumber::raw)
+    }
+
+    #[test]
+    fn every_spelling_gives_the_c_library_number() {
+        let cases = [
+            ("TERM", libc::SIGTERM),
+            ("SIGTERM", libc::SIGTERM),
+            ("term", libc::SIGTERM),
+            ("sigterm", libc::SIGTERM),
+            (" TERM ", libc::SIGTERM),
+            ("15", libc::SIGTERM),
+            ("KILL", libc::SIGKILL),
+            ("HUP", libc::SIGHUP),
+            ("USR1", libc::SIGUSR1),
+            ("SIGCHLD", libc::SIGCHLD),
+            ("CLD", libc::SIGCHLD),
+            ("IOT", libc::SIGABRT),
+            ("POLL", libc::SIGIO),
+            ("PWR", libc::SIGPWR),
+            ("SYS", libc::SIGSYS),
+            ("STKFLT", libc::SIGSTKFLT),
+            ("RTMIN", libc::SIGRTMIN()),
+            ("RTMIN+3", libc::SIGRTMIN() + 3),
+            ("SIGRTMIN+3", libc::SIGRTMIN() + 3),
+            ("rtmin+3", libc::SIGRTMIN() + 3),
+            ("37", libc::SIGRTMIN() + 3),
+            ("RTMIN+15", libc::SIGRTMIN() + 15),
+            ("SIGRTMAX-2", libc::SIGRTMAX() - 2),
+            ("RTMAX-14", libc::SIGRTMAX() - 14),
+            ("RTMAX", libc::SIGRTMAX()),
+            ("64", libc::SIGRTMAX()),
+            ("1", 1),
+            // Taken by NPTL and named by nothing, but a number is a number.
+            ("32", 32),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(parse(input), Ok(expected), "{input:?}");
+        }
+        // The constants this module assumes are this machine's C library's.
+        assert_eq!((RTMIN, RTMAX), (libc::SIGRTMIN(), libc::SIGRTMAX()));
+        assert_eq!(SignalNumber::TERM.raw(), libc::SIGTERM);
+        assert_eq!(SignalNumber::KILL.raw(), libc::SIGKILL);
+    }
+
+    #[test]
+    fn nonsense_is_rejected_with_the_accepted_forms_listed() {
+        for input in [
+            "RTMIN+31",
+            "RTMAX+1",
+            "RTMIN-1",
+            "RTMAX-31",
+            "RTMIN+",
+            "RTMIN+-3",
+            "RTMIN3",
+            "0",
+            "65",
+            "-15",
+            "+3",
+            "SIGFOO",
+            "SIG",
+            "",
+            "  ",
+            "TERM2",
+            "SIG TERM",
+            "99999999999",
+        ] {
+            let error = parse(input).expect_err(input);
+            assert_eq!(error.input, input);
+            let message = error.to_string();
+            assert!(
+                message.starts_with(&format!("`{input}` is not a signal")),
+                "{message}"
+            );
+            for form in ["TERM", "SIGTERM", "1-64", "RTMIN+3", "SIGRTMAX-2"] {
+                assert!(message.contains(form), "{message} lacks {form}");
+            }
+        }
+    }
+
+    #[test]
+    fn name_round_trips_through_parse() {
+        for n in (1..=64).filter(|n| !(32..=33).contains(n)) {
+            let signal = SignalNumber(n);
+            let name = signal.name();
+            assert_eq!(
+                name.parse::<SignalNumber>(),
+                Ok(signal),
+                "{n} printed as {name}"
+            );
+            assert_eq!(
+                format!("SIG{name}").parse::<SignalNumber>(),
+                Ok(signal),
+                "SIG{name}"
+            );
+            assert!(!name.bytes().all(|b| b.is_ascii_digit()), "{n} has a name");
+        }
+        assert_eq!(SignalNumber(32).name(), "32");
+        assert_eq!(SignalNumber(libc::SIGRTMIN() + 15).name(), "RTMIN+15");
+        assert_eq!(SignalNumber(libc::SIGRTMIN() + 16).name(), "RTMAX-14");
+    }
+
+    #[test]
+    fn realtime_means_rtmin_to_rtmax() {
+        assert!(!SignalNumber(33).is_realtime(), "reserved, not usable");
+        assert!(SignalNumber(libc::SIGRTMIN()).is_realtime());
+        assert!(SignalNumber(libc::SIGRTMAX()).is_realtime());
+        assert!(!SignalNumber::TERM.is_realtime());
+    }
+
+    #[test]
+    fn serde_reads_names_and_numbers_and_writes_names() {
+        #[derive(Debug, PartialEq, Deserialize, Serialize)]
+        struct Doc {
+            signal: SignalNumber,
+        }
+        let doc: Doc = toml::from_str("signal = \"SIGRTMIN+3\"").expect("a name");
+        assert_eq!(doc.signal, SignalNumber(libc::SIGRTMIN() + 3));
+        let doc: Doc = toml::from_str("signal = 15").expect("a number");
+        assert_eq!(doc.signal, SignalNumber::TERM);
+        assert_eq!(
+            toml::to_string(&doc).expect("serialises"),
+            "signal = \"TERM\"\n"
+        );
+        let error = toml::from_str::<Doc>("signal = 0").expect_err("not a signal");
+        assert!(error.message().contains("`0` is not a signal"), "{error}");
+    }
+}

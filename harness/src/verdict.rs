@@ -1,9 +1,16 @@
 //! Judging: each expectation of a case against the normalised trace, with the evidence.
-//! (Being written.)
+//!
+//! Every verdict cites the normalised events that decided it. What the observers that ran
+//! cannot show is `unknown`, never pass (DESIGN.md rule 2); a `must` that is unknown makes the
+//! run unknown, a `should` never fails a run.
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::Level;
+use crate::matrix::Outcome;
+use crate::normal::{NormalEvent, NormalTrace, Phase, VANISHED_DETAIL, event};
+use crate::observe::Observer;
+use crate::signal::SignalNumber;
+use crate::spec::{Case, ExpectationKind, Level};
 
 /// The result of one expectation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -33,4 +40,987 @@ pub struct Verdict {
     pub result: VerdictResult,
     /// What in the trace decided it.
     pub evidence: String,
+}
+
+/// Judges every expectation of `case` (`must` first, in file order) against `trace`, knowing
+/// which `observers` ran.
+pub fn judge(case: &Case, trace: &NormalTrace, observers: &[Observer]) -> Vec<Verdict> {
+    let facts = Facts { trace, observers };
+    let setup_failed = facts.run_end().filter(|e| e.detail == "setup-failed");
+    case.expectations()
+        .into_iter()
+        .map(|expectation| {
+            let (result, evidence) = match setup_failed {
+                // The candidate was never tested: nothing about it may pass or fail.
+                Some(end) => (
+                    VerdictResult::Unknown,
+                    format!("not observed: the run's setup failed ({})", cite(end)),
+                ),
+                None => facts.decide(&expectation.kind),
+            };
+            Verdict {
+                expectation: describe(&expectation.kind),
+                level: expectation.level,
+                result,
+                evidence,
+            }
+        })
+        .collect()
+}
+
+/// The run's outcome from its verdicts, with a one-line reason: the first failed `must`, else
+/// the first unknown `must`, else pass (its reason the first failed `should`, if any).
+pub fn outcome(verdicts: &[Verdict]) -> (Outcome, String) {
+    let first = |level: Level, result: VerdictResult| {
+        verdicts
+            .iter()
+            .find(|v| v.level == level && v.result == result)
+            .map(|v| format!("{}: {}", v.expectation, v.evidence))
+    };
+    if let Some(reason) = first(Level::Must, VerdictResult::Fail) {
+        (Outcome::Fail, reason)
+    } else if let Some(reason) = first(Level::Must, VerdictResult::Unknown) {
+        (Outcome::Unknown, reason)
+    } else if let Some(reason) = first(Level::Should, VerdictResult::Fail) {
+        (Outcome::Pass, format!("should: {reason}"))
+    } else {
+        (Outcome::Pass, String::new())
+    }
+}
+
+/// Workload roles that ended without finishing their exit path, in tree order. A role whose
+/// probe reported a failure is left out: the probe, not a signal, may have ended it.
+pub fn killed_without_cleanup(trace: &NormalTrace) -> Vec<String> {
+    trace
+        .events
+        .iter()
+        .filter(|e| e.event == event::VANISHED && e.detail == VANISHED_DETAIL)
+        .map(|e| e.role.clone())
+        .collect()
+}
+
+/// The expectation in words, as reports list it.
+fn describe(kind: &ExpectationKind) -> String {
+    match kind {
+        ExpectationKind::Caught { role, signal } => format!("{role} caught {signal}"),
+        ExpectationKind::NotCaught { role, signal } => format!("{role} did not catch {signal}"),
+        ExpectationKind::ExitedCleanly { role, code } => {
+            format!("{role} exited cleanly with code {code}")
+        }
+        ExpectationKind::NoZombies { scan } => format!("no zombies at {scan}"),
+        ExpectationKind::Pid1Exit { code, signal } => match (code, signal) {
+            (Some(code), None) => format!("PID 1 exits with code {code}"),
+            (None, Some(signal)) => format!("PID 1 is ended by {signal}"),
+            _ => "PID 1's exit status".to_owned(),
+        },
+        ExpectationKind::NoEscalation => "no SIGKILL escalation needed".to_owned(),
+        ExpectationKind::Escalated => "the runtime escalates to SIGKILL".to_owned(),
+        ExpectationKind::NoSurvivors => "no process of the run survives PID 1".to_owned(),
+        ExpectationKind::KilledBy { role, signal } => format!("{role} killed by {signal}"),
+    }
+}
+
+/// One event as evidence: `app: caught TERM from=pid1 code=SI_USER in after-stop-signal`.
+fn cite(e: &NormalEvent) -> String {
+    let mut out = format!("{}: {}", e.role, e.event);
+    for part in [e.signal.as_deref(), Some(e.detail.as_str())]
+        .into_iter()
+        .flatten()
+        .filter(|part| !part.is_empty())
+    {
+        out.push(' ');
+        out.push_str(part);
+    }
+    out.push_str(" in ");
+    out.push_str(e.phase.name());
+    out
+}
+
+/// The observer an expectation needs before absence of evidence means anything.
+fn needs(kind: &ExpectationKind) -> Option<Observer> {
+    match kind {
+        ExpectationKind::Caught { .. }
+        | ExpectationKind::NotCaught { .. }
+        | ExpectationKind::ExitedCleanly { .. } => Some(Observer::Probe),
+        ExpectationKind::NoZombies { .. } | ExpectationKind::NoSurvivors => Some(Observer::Procfs),
+        ExpectationKind::Pid1Exit { .. }
+        | ExpectationKind::NoEscalation
+        | ExpectationKind::Escalated => Some(Observer::ExitStatus),
+        // Decided by whichever of two sources is there: see `killed_by`.
+        ExpectationKind::KilledBy { .. } => None,
+    }
+}
+
+fn observer_name(observer: Observer) -> &'static str {
+    match observer {
+        Observer::Probe => "probe",
+        Observer::Procfs => "procfs",
+        Observer::ExitStatus => "exit-status",
+        Observer::KernelWitness => "kernel-witness",
+    }
+}
+
+/// A verdict's result and evidence.
+type Decision = (VerdictResult, String);
+
+fn pass(evidence: String) -> Decision {
+    (VerdictResult::Pass, evidence)
+}
+
+fn fail(evidence: String) -> Decision {
+    (VerdictResult::Fail, evidence)
+}
+
+fn unknown(evidence: String) -> Decision {
+    (VerdictResult::Unknown, evidence)
+}
+
+/// Queries over one normalised trace.
+struct Facts<'a> {
+    trace: &'a NormalTrace,
+    observers: &'a [Observer],
+}
+
+impl<'a> Facts<'a> {
+    fn decide(&self, kind: &ExpectationKind) -> Decision {
+        if let Some(observer) = needs(kind).filter(|o| !self.observers.contains(o)) {
+            return unknown(format!(
+                "needs the {} observer, which did not run",
+                observer_name(observer)
+            ));
+        }
+        let decision = match kind {
+            ExpectationKind::Caught { role, signal } => self.caught(role, *signal),
+            ExpectationKind::NotCaught { role, signal } => self.not_caught(role, *signal),
+            ExpectationKind::ExitedCleanly { role, code } => self.exited_cleanly(role, *code),
+            ExpectationKind::NoZombies { scan } => self.no_zombies(scan),
+            ExpectationKind::Pid1Exit { code, signal } => self.pid1_exit(*code, *signal),
+            ExpectationKind::NoEscalation => self.escalation(false),
+            ExpectationKind::Escalated => self.escalation(true),
+            ExpectationKind::NoSurvivors => self.no_survivors(),
+            ExpectationKind::KilledBy { role, signal } => self.killed_by(role, *signal),
+        };
+        // A probe that failed did not run the workload as scripted: the harness, not the
+        // candidate, may be the cause, so it cannot fail the candidate.
+        match (decision.0, self.find_event(event::FAILED)) {
+            (VerdictResult::Fail, Some(failure)) => unknown(format!(
+                "not judged, a probe failed ({}); would have failed: {}",
+                cite(failure),
+                decision.1
+            )),
+            _ => decision,
+        }
+    }
+
+    fn caught(&self, role: &str, signal: SignalNumber) -> Decision {
+        let caught = self.caught_events(role, signal);
+        if let Some(e) = caught.iter().find(|e| e.phase < Phase::AfterEscalation) {
+            return pass(cite(e));
+        }
+        if let Some(e) = caught.first() {
+            return fail(format!(
+                "{role} caught {signal} only after escalation: {}",
+                cite(e)
+            ));
+        }
+        if self.started(role).is_none() {
+            return fail(self.never_started(role));
+        }
+        fail(format!("{role} never caught {signal}; {}", self.fate(role)))
+    }
+
+    fn not_caught(&self, role: &str, signal: SignalNumber) -> Decision {
+        if let Some(e) = self.caught_events(role, signal).first() {
+            return fail(cite(e));
+        }
+        if self.started(role).is_none() {
+            return unknown(format!(
+                "{}: nothing shows what it would have caught",
+                self.never_started(role)
+            ));
+        }
+        pass(format!("{role} never caught {signal}; {}", self.fate(role)))
+    }
+
+    fn exited_cleanly(&self, role: &str, code: i32) -> Decision {
+        if let Some(e) = self.find(role, event::EXITING) {
+            let expected = format!("code={code}");
+            return if e.detail != expected {
+                fail(format!("{}, expected {expected}", cite(e)))
+            } else if e.phase >= Phase::AfterEscalation {
+                fail(format!(
+                    "{role} reached its exit path only after escalation: {}",
+                    cite(e)
+                ))
+            } else {
+                pass(cite(e))
+            };
+        }
+        if self.started(role).is_none() {
+            return fail(self.never_started(role));
+        }
+        match self.escalated() {
+            Some(escalated) => fail(format!(
+                "{role} had not reached its exit path when the runtime escalated ({}); {}",
+                cite(escalated),
+                self.fate(role)
+            )),
+            None => fail(format!(
+                "{role} never reached its exit path; {}",
+                self.fate(role)
+            )),
+        }
+    }
+
+    fn no_zombies(&self, scan: &str) -> Decision {
+        let prefix = format!("label={scan} zombies=[");
+        let found = self.trace.events.iter().find(|e| {
+            e.event == event::ZOMBIE_SCAN
+                && e.detail
+                    .strip_prefix(&prefix)
+                    .is_some_and(|rest| rest.ends_with(']'))
+        });
+        match found {
+            Some(e) if e.detail.ends_with("[]") => pass(cite(e)),
+            Some(e) => fail(cite(e)),
+            None => unknown(self.with_run_end("scan did not run: run ended before it")),
+        }
+    }
+
+    fn pid1_exit(&self, code: Option<i32>, signal: Option<SignalNumber>) -> Decision {
+        let expected = match (code, signal) {
+            (Some(code), None) => format!("exit:{code}"),
+            (None, Some(signal)) => format!("signal:{signal}"),
+            _ => {
+                // The loader rejects this; judging it would blame the candidate for the case.
+                return unknown(
+                    "BUG IN TEST CASE: pid1-exit needs exactly one of `code` or `signal`"
+                        .to_owned(),
+                );
+            }
+        };
+        match self.pid1_exited() {
+            Some(e) if status_of(e) == Some(expected.as_str()) => pass(cite(e)),
+            Some(e) => fail(format!("{}, expected status={expected}", cite(e))),
+            None => unknown(self.with_run_end("PID 1's exit status was not observed")),
+        }
+    }
+
+    /// `no-escalation` (`want` false) and `escalated` (`want` true).
+    fn escalation(&self, want: bool) -> Decision {
+        let escalated = self.escalated();
+        let exited = self.pid1_exited();
+        match (escalated, exited) {
+            (Some(e), _) => {
+                let evidence = cite(e);
+                if want { pass(evidence) } else { fail(evidence) }
+            }
+            (None, Some(e)) => {
+                let evidence = format!("{}, without escalation", cite(e));
+                if want { fail(evidence) } else { pass(evidence) }
+            }
+            (None, None) => unknown(
+                self.with_run_end("PID 1's exit was not observed and the runtime did not escalate"),
+            ),
+        }
+    }
+
+    fn no_survivors(&self) -> Decision {
+        match self.find_event(event::SURVIVOR_SCAN) {
+            Some(e) if e.detail == "survivors=0" => pass(cite(e)),
+            Some(e) => fail(cite(e)),
+            None => unknown(self.with_run_end("survivor scan did not run: run ended before it")),
+        }
+    }
+
+    fn killed_by(&self, role: &str, signal: SignalNumber) -> Decision {
+        let expected = format!("signal:{signal}");
+        // The reap report of the role's parent; for the role that is PID 1, its parent is the
+        // launcher, whose view is the `exited` event.
+        let reaped = self.trace.events.iter().find(|e| {
+            e.event == event::REAPED
+                && e.detail
+                    .strip_prefix("child=")
+                    .and_then(|rest| rest.strip_prefix(role))
+                    .is_some_and(|rest| rest.starts_with(" status="))
+        });
+        let seen = reaped.or_else(|| self.pid1_exited().filter(|e| e.role == role));
+        if let Some(e) = seen {
+            return if status_of(e) == Some(expected.as_str()) {
+                pass(cite(e))
+            } else {
+                fail(format!("{}, expected status={expected}", cite(e)))
+            };
+        }
+        if self.observers.contains(&Observer::KernelWitness) {
+            if let Some(decision) = kernel_witness_fatal_signal(self.trace, role, signal) {
+                return decision;
+            }
+            return unknown(format!(
+                "the kernel witness's events are not in normalised traces yet, and no reap \
+                 report of {role} came from its parent"
+            ));
+        }
+        unknown(
+            "needs the kernel witness (not run) or a reap report from the role's parent".to_owned(),
+        )
+    }
+
+    fn caught_events(&self, role: &str, signal: SignalNumber) -> Vec<&'a NormalEvent> {
+        let name = signal.name();
+        self.trace
+            .events
+            .iter()
+            .filter(|e| {
+                e.role == role && e.event == event::CAUGHT && e.signal.as_deref() == Some(&name)
+            })
+            .collect()
+    }
+
+    fn find(&self, role: &str, name: &str) -> Option<&'a NormalEvent> {
+        self.trace
+            .events
+            .iter()
+            .find(|e| e.role == role && e.event == name)
+    }
+
+    fn find_event(&self, name: &str) -> Option<&'a NormalEvent> {
+        self.trace.events.iter().find(|e| e.event == name)
+    }
+
+    fn started(&self, role: &str) -> Option<&'a NormalEvent> {
+        self.find(role, event::STARTED)
+    }
+
+    fn escalated(&self) -> Option<&'a NormalEvent> {
+        self.find_event(event::ESCALATED)
+    }
+
+    fn pid1_exited(&self) -> Option<&'a NormalEvent> {
+        self.find_event(event::EXITED)
+    }
+
+    fn run_end(&self) -> Option<&'a NormalEvent> {
+        self.find_event(event::RUN_END)
+    }
+
+    /// How a role that started ended: its exit report, or that it vanished.
+    fn fate(&self, role: &str) -> String {
+        if let Some(e) = self.find(role, event::EXITING) {
+            return format!("it reported exiting {} in {}", e.detail, e.phase.name());
+        }
+        if let Some(e) = self.find(role, event::VANISHED) {
+            return self.with_run_end(&format!("it vanished in {}", e.phase.name()));
+        }
+        self.with_run_end("it never reported how it ended")
+    }
+
+    fn never_started(&self, role: &str) -> String {
+        self.with_run_end(&format!("{role} never started (no started report)"))
+    }
+
+    /// `text`, followed by how the run ended when it did not complete.
+    fn with_run_end(&self, text: &str) -> String {
+        match self.run_end() {
+            Some(end) => format!("{text} ({})", cite(end)),
+            None => text.to_owned(),
+        }
+    }
+}
+
+/// The status word of an `exited` or `reaped` event: `exit:0`, `signal:KILL`.
+fn status_of(e: &NormalEvent) -> Option<&str> {
+    let (_, rest) = e.detail.split_once("status=")?;
+    rest.split_whitespace().next()
+}
+
+/// Hook for the kernel witness (tracefs `signal:signal_deliver`), which sees SIGKILL. No
+/// observer produces its events yet: when `observe/tracefs.rs` does and `normal` turns them
+/// into events, decide here from the fatal signal delivered to `role` (pass, or fail naming
+/// the signal that did end it). Until then, nothing is decided.
+fn kernel_witness_fatal_signal(
+    _trace: &NormalTrace,
+    _role: &str,
+    _signal: SignalNumber,
+) -> Option<Decision> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normal::normalise;
+    use crate::normal::tests::{CHLD, KILL, TERM, TraceBuilder, case, node, tree};
+    use crate::trace::{ActionKind, ExitStatus, RunEnd, Trace};
+
+    const BASELINE: &[Observer] = &Observer::BASELINE;
+
+    fn with(must: Vec<ExpectationKind>, should: Vec<ExpectationKind>) -> Case {
+        let mut case = tree();
+        case.must = must;
+        case.should = should;
+        case
+    }
+
+    /// Judges one `must` expectation against a trace of the usual tree.
+    fn one(
+        kind: ExpectationKind,
+        trace: &Trace,
+        observers: &[Observer],
+    ) -> (VerdictResult, String) {
+        let case = with(vec![kind], Vec::new());
+        let normal = normalise(trace, &case);
+        let verdicts = judge(&case, &normal, observers);
+        assert_eq!(verdicts.len(), 1);
+        let v = &verdicts[0];
+        (v.result, v.evidence.clone())
+    }
+
+    fn caught(role: &str, signal: i32) -> ExpectationKind {
+        ExpectationKind::Caught {
+            role: role.to_owned(),
+            signal: SignalNumber(signal),
+        }
+    }
+
+    fn not_caught(role: &str, signal: i32) -> ExpectationKind {
+        ExpectationKind::NotCaught {
+            role: role.to_owned(),
+            signal: SignalNumber(signal),
+        }
+    }
+
+    fn exited_cleanly(role: &str, code: i32) -> ExpectationKind {
+        ExpectationKind::ExitedCleanly {
+            role: role.to_owned(),
+            code,
+        }
+    }
+
+    fn killed_by(role: &str, signal: i32) -> ExpectationKind {
+        ExpectationKind::KilledBy {
+            role: role.to_owned(),
+            signal: SignalNumber(signal),
+        }
+    }
+
+    const KILLED: ExitStatus = ExitStatus::Signaled {
+        signal: KILL,
+        core_dumped: false,
+    };
+
+    /// tini-like PID 1; app and worker exit on TERM, daemon ignores it and is killed when
+    /// PID 1 exits with 0. Stop at 10, PID 1 exits at 20.
+    fn graceful() -> Trace {
+        TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .started(2, "worker", 3, [2, 1, 1])
+            .started(3, "daemon", 4, [2, 4, 4])
+            .ready(4)
+            .stop(10, TERM)
+            .caught(11, "app", 2, TERM, 1)
+            .caught(12, "worker", 3, TERM, 1)
+            .exiting(13, "worker", 3, 0)
+            .report(
+                14,
+                "app",
+                2,
+                pid1check_probe::Event::Reaped {
+                    child_pid: 3,
+                    status: ExitStatus::Exited { code: 0 },
+                },
+            )
+            .exiting(15, "app", 2, 3)
+            .zombies(16, "after-app-exit", vec![4, 3])
+            .zombies(17, "clean", Vec::new())
+            .pid1_exited(20, ExitStatus::Exited { code: 0 })
+            .survivors(21, Vec::new())
+            .build()
+    }
+
+    /// Nobody handles TERM in time: the runtime SIGKILLs PID 1 at 30; app catches TERM late.
+    fn escalation() -> Trace {
+        TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .ready(4)
+            .stop(10, TERM)
+            .escalated(30)
+            .caught(31, "app", 2, TERM, 1)
+            .pid1_exited(32, KILLED)
+            .survivors(33, vec![12345])
+            .build()
+    }
+
+    #[test]
+    fn caught_passes_with_the_event_before_escalation() {
+        let (result, evidence) = one(caught("app", TERM), &graceful(), BASELINE);
+        assert_eq!(result, VerdictResult::Pass);
+        assert_eq!(
+            evidence,
+            "app: caught TERM from=pid1 code=SI_USER in after-stop-signal"
+        );
+    }
+
+    #[test]
+    fn caught_fails_when_only_after_escalation() {
+        let (result, evidence) = one(caught("app", TERM), &escalation(), BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert_eq!(
+            evidence,
+            "app caught TERM only after escalation: \
+             app: caught TERM from=pid1 code=SI_USER in after-escalation"
+        );
+    }
+
+    #[test]
+    fn caught_fails_when_never_caught_naming_the_fate() {
+        let (result, evidence) = one(caught("daemon", TERM), &graceful(), BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert_eq!(
+            evidence,
+            "daemon never caught TERM; it vanished in after-teardown"
+        );
+        let (result, evidence) = one(caught("worker", CHLD), &graceful(), BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert_eq!(
+            evidence,
+            "worker never caught CHLD; it reported exiting code=0 in after-stop-signal"
+        );
+    }
+
+    #[test]
+    fn caught_fails_when_never_started_citing_the_run_end() {
+        let trace = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .end(RunEnd::NeverReady {
+                missing: vec!["worker".to_owned()],
+                pid1: None,
+            })
+            .build();
+        let (result, evidence) = one(caught("worker", TERM), &trace, BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert_eq!(
+            evidence,
+            "worker never started (no started report) \
+             (runtime: run-end never-ready missing=[worker] in after-teardown)"
+        );
+    }
+
+    #[test]
+    fn caught_is_unknown_without_the_probe() {
+        let (result, evidence) = one(caught("app", TERM), &graceful(), &[Observer::Procfs]);
+        assert_eq!(result, VerdictResult::Unknown);
+        assert_eq!(evidence, "needs the probe observer, which did not run");
+    }
+
+    #[test]
+    fn not_caught_passes_fails_and_is_unknown_for_a_role_that_never_started() {
+        let (result, evidence) = one(not_caught("daemon", TERM), &graceful(), BASELINE);
+        assert_eq!(result, VerdictResult::Pass);
+        assert_eq!(
+            evidence,
+            "daemon never caught TERM; it vanished in after-teardown"
+        );
+
+        // Caught after escalation still counts: the handler ran.
+        let (result, evidence) = one(not_caught("app", TERM), &escalation(), BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert_eq!(
+            evidence,
+            "app: caught TERM from=pid1 code=SI_USER in after-escalation"
+        );
+
+        let (result, _) = one(not_caught("worker", TERM), &escalation(), BASELINE);
+        assert_eq!(result, VerdictResult::Unknown);
+    }
+
+    #[test]
+    fn exited_cleanly_passes_or_fails_with_what_happened_instead() {
+        let (result, evidence) = one(exited_cleanly("worker", 0), &graceful(), BASELINE);
+        assert_eq!(result, VerdictResult::Pass);
+        assert_eq!(evidence, "worker: exiting code=0 in after-stop-signal");
+
+        let (result, evidence) = one(exited_cleanly("app", 0), &graceful(), BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert_eq!(
+            evidence,
+            "app: exiting code=3 in after-stop-signal, expected code=0"
+        );
+
+        let (result, evidence) = one(exited_cleanly("daemon", 0), &graceful(), BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert_eq!(
+            evidence,
+            "daemon never reached its exit path; it vanished in after-teardown"
+        );
+
+        let (result, evidence) = one(exited_cleanly("app", 0), &escalation(), BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert_eq!(
+            evidence,
+            "app had not reached its exit path when the runtime escalated \
+             (runtime: escalated SIGKILL to pid1 in after-escalation); \
+             it vanished in after-teardown"
+        );
+    }
+
+    #[test]
+    fn exited_cleanly_fails_when_the_exit_came_after_escalation() {
+        let trace = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .stop(10, TERM)
+            .escalated(30)
+            .exiting(31, "app", 2, 0)
+            .build();
+        let (result, evidence) = one(exited_cleanly("app", 0), &trace, BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert_eq!(
+            evidence,
+            "app reached its exit path only after escalation: \
+             app: exiting code=0 in after-escalation"
+        );
+    }
+
+    #[test]
+    fn no_zombies_pass_fail_and_unknown() {
+        let scan = |label: &str| ExpectationKind::NoZombies {
+            scan: label.to_owned(),
+        };
+        let (result, evidence) = one(scan("clean"), &graceful(), BASELINE);
+        assert_eq!(result, VerdictResult::Pass);
+        assert_eq!(
+            evidence,
+            "runtime: zombie-scan label=clean zombies=[] in after-stop-signal"
+        );
+
+        let (result, evidence) = one(scan("after-app-exit"), &graceful(), BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert_eq!(
+            evidence,
+            "runtime: zombie-scan label=after-app-exit zombies=[daemon, worker] \
+             in after-stop-signal"
+        );
+
+        // A label that is a prefix of another is not that scan.
+        let (result, evidence) = one(scan("after"), &graceful(), BASELINE);
+        assert_eq!(result, VerdictResult::Unknown);
+        assert_eq!(evidence, "scan did not run: run ended before it");
+
+        let deadline = TraceBuilder::new().end(RunEnd::DeadlineExceeded).build();
+        let (result, evidence) = one(scan("clean"), &deadline, BASELINE);
+        assert_eq!(result, VerdictResult::Unknown);
+        assert_eq!(
+            evidence,
+            "scan did not run: run ended before it \
+             (runtime: run-end deadline-exceeded in after-teardown)"
+        );
+
+        let (result, _) = one(scan("clean"), &graceful(), &[Observer::Probe]);
+        assert_eq!(result, VerdictResult::Unknown);
+    }
+
+    #[test]
+    fn pid1_exit_by_code_or_signal() {
+        let by_code = |code| ExpectationKind::Pid1Exit {
+            code: Some(code),
+            signal: None,
+        };
+        let by_kill = ExpectationKind::Pid1Exit {
+            code: None,
+            signal: Some(SignalNumber::KILL),
+        };
+        let (result, evidence) = one(by_code(0), &graceful(), BASELINE);
+        assert_eq!(result, VerdictResult::Pass);
+        assert_eq!(evidence, "pid1: exited status=exit:0 in after-teardown");
+
+        let (result, evidence) = one(by_code(0), &escalation(), BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert_eq!(
+            evidence,
+            "pid1: exited status=signal:KILL in after-teardown, expected status=exit:0"
+        );
+
+        let (result, _) = one(by_kill.clone(), &escalation(), BASELINE);
+        assert_eq!(result, VerdictResult::Pass);
+
+        let never = TraceBuilder::new().end(RunEnd::DeadlineExceeded).build();
+        let (result, _) = one(by_kill, &never, BASELINE);
+        assert_eq!(result, VerdictResult::Unknown);
+
+        let both = ExpectationKind::Pid1Exit {
+            code: Some(0),
+            signal: Some(SignalNumber::KILL),
+        };
+        let (result, evidence) = one(both, &graceful(), BASELINE);
+        assert_eq!(result, VerdictResult::Unknown);
+        assert!(evidence.starts_with("BUG IN TEST CASE"), "{evidence}");
+    }
+
+    #[test]
+    fn no_escalation_and_escalated_are_inverse() {
+        let no = ExpectationKind::NoEscalation;
+        let yes = ExpectationKind::Escalated;
+        let (result, evidence) = one(no.clone(), &graceful(), BASELINE);
+        assert_eq!(result, VerdictResult::Pass);
+        assert_eq!(
+            evidence,
+            "pid1: exited status=exit:0 in after-teardown, without escalation"
+        );
+        let (result, _) = one(yes.clone(), &graceful(), BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+
+        let (result, evidence) = one(no.clone(), &escalation(), BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert_eq!(
+            evidence,
+            "runtime: escalated SIGKILL to pid1 in after-escalation"
+        );
+        let (result, _) = one(yes.clone(), &escalation(), BASELINE);
+        assert_eq!(result, VerdictResult::Pass);
+
+        let never = TraceBuilder::new()
+            .stop(10, TERM)
+            .end(RunEnd::DeadlineExceeded)
+            .build();
+        assert_eq!(one(no, &never, BASELINE).0, VerdictResult::Unknown);
+        assert_eq!(one(yes, &never, BASELINE).0, VerdictResult::Unknown);
+    }
+
+    #[test]
+    fn no_survivors_pass_fail_and_unknown() {
+        let kind = ExpectationKind::NoSurvivors;
+        let (result, evidence) = one(kind.clone(), &graceful(), BASELINE);
+        assert_eq!(result, VerdictResult::Pass);
+        assert_eq!(
+            evidence,
+            "runtime: survivor-scan survivors=0 in after-teardown"
+        );
+        let (result, evidence) = one(kind.clone(), &escalation(), BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert_eq!(
+            evidence,
+            "runtime: survivor-scan survivors=1 in after-teardown"
+        );
+        let never = TraceBuilder::new().end(RunEnd::DeadlineExceeded).build();
+        assert_eq!(one(kind, &never, BASELINE).0, VerdictResult::Unknown);
+    }
+
+    #[test]
+    fn killed_by_is_decided_by_a_parents_reap_report() {
+        let trace = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .started(2, "worker", 3, [2, 1, 1])
+            .started(3, "daemon", 4, [2, 1, 1])
+            .report(
+                4,
+                "app",
+                2,
+                pid1check_probe::Event::Reaped {
+                    child_pid: 3,
+                    status: KILLED,
+                },
+            )
+            .report(
+                5,
+                "app",
+                2,
+                pid1check_probe::Event::Reaped {
+                    child_pid: 4,
+                    status: ExitStatus::Signaled {
+                        signal: TERM,
+                        core_dumped: false,
+                    },
+                },
+            )
+            .build();
+        let (result, evidence) = one(killed_by("worker", KILL), &trace, BASELINE);
+        assert_eq!(result, VerdictResult::Pass);
+        assert_eq!(
+            evidence,
+            "app: reaped child=worker status=signal:KILL in before-stop"
+        );
+        let (result, evidence) = one(killed_by("daemon", KILL), &trace, BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert_eq!(
+            evidence,
+            "app: reaped child=daemon status=signal:TERM in before-stop, \
+             expected status=signal:KILL"
+        );
+    }
+
+    #[test]
+    fn killed_by_for_the_bare_app_is_pid1s_exit_status() {
+        let trace = TraceBuilder::new()
+            .started(1, "app", 1, [0, 0, 0])
+            .stop(10, TERM)
+            .escalated(30)
+            .pid1_exited(31, KILLED)
+            .build();
+        let mut case = case(node("app", Vec::new()));
+        case.must = vec![killed_by("app", KILL)];
+        let verdicts = judge(&case, &normalise(&trace, &case), BASELINE);
+        let got: Vec<(VerdictResult, &str)> = verdicts
+            .iter()
+            .map(|v| (v.result, v.evidence.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [(
+                VerdictResult::Pass,
+                "app: exited status=signal:KILL in after-teardown"
+            )]
+        );
+    }
+
+    #[test]
+    fn killed_by_without_a_reap_report_is_unknown() {
+        let (result, evidence) = one(killed_by("daemon", KILL), &graceful(), BASELINE);
+        assert_eq!(result, VerdictResult::Unknown);
+        assert_eq!(
+            evidence,
+            "needs the kernel witness (not run) or a reap report from the role's parent"
+        );
+        let mut with_witness = BASELINE.to_vec();
+        with_witness.push(Observer::KernelWitness);
+        let (result, _) = one(killed_by("daemon", KILL), &graceful(), &with_witness);
+        assert_eq!(result, VerdictResult::Unknown);
+    }
+
+    #[test]
+    fn a_probe_failure_turns_a_fail_into_unknown_and_no_kill() {
+        let trace = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .report(
+                2,
+                "app",
+                2,
+                pid1check_probe::Event::Failed {
+                    message: "fork worker: EAGAIN".to_owned(),
+                },
+            )
+            .build();
+        let (result, evidence) = one(caught("app", TERM), &trace, BASELINE);
+        assert_eq!(result, VerdictResult::Unknown);
+        assert_eq!(
+            evidence,
+            "not judged, a probe failed (app: failed fork worker: EAGAIN in before-stop); \
+             would have failed: app never caught TERM; it vanished in after-teardown"
+        );
+        assert!(killed_without_cleanup(&normalise(&trace, &tree())).is_empty());
+    }
+
+    #[test]
+    fn a_failed_setup_judges_nothing() {
+        let trace = TraceBuilder::new()
+            .end(RunEnd::SetupFailed {
+                reason: "mount proc: EPERM".to_owned(),
+            })
+            .build();
+        let case = with(
+            vec![caught("app", TERM), ExpectationKind::NoEscalation],
+            vec![ExpectationKind::NoSurvivors],
+        );
+        let verdicts = judge(&case, &normalise(&trace, &case), BASELINE);
+        assert!(
+            verdicts.iter().all(|v| v.result == VerdictResult::Unknown
+                && v.evidence
+                    == "not observed: the run's setup failed \
+                            (runtime: run-end setup-failed in after-teardown)"),
+            "{verdicts:#?}"
+        );
+    }
+
+    #[test]
+    fn verdicts_follow_expectations_must_first_with_levels_and_words() {
+        let case = with(
+            vec![caught("app", TERM), ExpectationKind::NoEscalation],
+            vec![exited_cleanly("app", 0)],
+        );
+        let verdicts = judge(&case, &normalise(&graceful(), &case), BASELINE);
+        let got: Vec<(&str, Level, VerdictResult)> = verdicts
+            .iter()
+            .map(|v| (v.expectation.as_str(), v.level, v.result))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("app caught TERM", Level::Must, VerdictResult::Pass),
+                (
+                    "no SIGKILL escalation needed",
+                    Level::Must,
+                    VerdictResult::Pass
+                ),
+                (
+                    "app exited cleanly with code 0",
+                    Level::Should,
+                    VerdictResult::Fail
+                ),
+            ]
+        );
+    }
+
+    fn verdict(level: Level, result: VerdictResult, name: &str) -> Verdict {
+        Verdict {
+            expectation: name.to_owned(),
+            level,
+            result,
+            evidence: format!("evidence of {name}"),
+        }
+    }
+
+    #[test]
+    fn outcome_fail_beats_unknown_and_names_the_first_failed_must() {
+        let verdicts = [
+            verdict(Level::Must, VerdictResult::Pass, "a"),
+            verdict(Level::Must, VerdictResult::Unknown, "b"),
+            verdict(Level::Must, VerdictResult::Fail, "c"),
+            verdict(Level::Must, VerdictResult::Fail, "d"),
+        ];
+        assert_eq!(
+            outcome(&verdicts),
+            (Outcome::Fail, "c: evidence of c".to_owned())
+        );
+    }
+
+    #[test]
+    fn outcome_unknown_when_a_must_could_not_be_observed() {
+        let verdicts = [
+            verdict(Level::Should, VerdictResult::Fail, "a"),
+            verdict(Level::Must, VerdictResult::Unknown, "b"),
+            verdict(Level::Must, VerdictResult::Pass, "c"),
+        ];
+        assert_eq!(
+            outcome(&verdicts),
+            (Outcome::Unknown, "b: evidence of b".to_owned())
+        );
+    }
+
+    #[test]
+    fn outcome_a_should_never_fails_a_run() {
+        let verdicts = [
+            verdict(Level::Must, VerdictResult::Pass, "a"),
+            verdict(Level::Must, VerdictResult::NotApplicable, "b"),
+            verdict(Level::Should, VerdictResult::Unknown, "c"),
+            verdict(Level::Should, VerdictResult::Fail, "d"),
+        ];
+        assert_eq!(
+            outcome(&verdicts),
+            (Outcome::Pass, "should: d: evidence of d".to_owned())
+        );
+        let clean = [verdict(Level::Must, VerdictResult::Pass, "a")];
+        assert_eq!(outcome(&clean), (Outcome::Pass, String::new()));
+    }
+
+    #[test]
+    fn killed_without_cleanup_lists_vanished_roles_in_tree_order() {
+        let trace = TraceBuilder::new()
+            .started(1, "daemon", 4, [2, 4, 4])
+            .started(2, "worker", 3, [2, 1, 1])
+            .started(3, "app", 2, [1, 1, 1])
+            .exiting(4, "worker", 3, 0)
+            .action(5, ActionKind::Escalated)
+            .build();
+        let normal = normalise(&trace, &tree());
+        assert_eq!(killed_without_cleanup(&normal), ["app", "daemon"]);
+    }
 }

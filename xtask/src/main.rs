@@ -1,2 +1,61 @@
-//! `cargo xtask`: pid1check's command line. (Being written.)
-fn main() {}
+//! `cargo xtask`: pid1check's only command line. Parses flags into structs and hands each
+//! subcommand to its module; all scenario logic lives in the `harness` library.
+
+mod candidates;
+mod conformance;
+mod exit_code;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// pid1check: how does an init behave as PID 1 when a container stops?
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run candidates × cases, compare the traces with their snapshots and write reports.
+    Conformance(conformance::ConformanceArgs),
+    /// Install the candidates under target/candidates (or list them with --list).
+    Candidates(candidates::CandidatesArgs),
+    /// Internal: the launcher of one run (reads a run spec on stdin).
+    #[command(name = "__launch", hide = true)]
+    Launch,
+}
+
+/// The workspace root: xtask lives one level below it.
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let usage = error.use_stderr();
+            let _ = error.print();
+            return ExitCode::from(if usage { exit_code::BAD_INPUT } else { exit_code::OK });
+        }
+    };
+    let root = project_root();
+    match cli.command {
+        Command::Conformance(args) => conformance::run(&root, &args),
+        Command::Candidates(args) => match candidates::run(&root, &args) {
+            Ok(()) => ExitCode::from(exit_code::OK),
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(exit_code::FAILED)
+            }
+        },
+        Command::Launch => ExitCode::from(u8::try_from(harness::run::launcher_main()).unwrap_or(2)),
+    }
+}

@@ -1,1 +1,26 @@
-//! Installing candidates and building the probe. (Being written.)
+//! Installing candidates and building the probe, all under `<root>/target/` and never on the
+//! machine itself (no `apt-get install`, no `dpkg -i`).
+//!
+//! - [`install_candidate`]: Debian packages are fetched with `apt-get download` and unpacked
+//!   with `dpkg -x` into `target/candidates/NAME/VERSION/` beside an `installed.json`; host
+//!   programs are resolved to the package that owns them; the probe is built. Idempotent, and
+//!   serialised across processes by `target/candidates/.lock`.
+//! - [`find_installed`]: the same answer without side effects, or a [`NotInstalled`] sentence.
+//! - [`build_probe`]: the static probe, serialised by `target/probe/.lock`.
+//!
+//! Every function takes the workspace root; none guesses it.
+
+mod candidate;
+mod command;
+mod debian;
+mod error;
+mod host;
+mod layout;
+mod probe;
+mod record;
+mod version;
+
+pub use candidate::{Installed, find_installed, install_candidate, source_label};
+pub use error::{CommandError, InstallError, ManifestError, NotInstalled};
+pub use layout::probe_binary;
+pub use probe::build_probe;

@@ -1,6 +1,10 @@
 //! Observers: the sources of evidence a run can have. Every report lists those that ran, and
 //! an expectation that needs one that did not run is judged `unknown`, never pass.
 
+mod procfs;
+
+pub use procfs::{NamespaceProcess, scan_namespace};
+
 use serde::{Deserialize, Serialize};
 
 /// A source of evidence.

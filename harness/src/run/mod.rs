@@ -1,1 +1,13 @@
-//! Executing one run. (Being written.)
+//! Executing one run. The harness ([`launch`]) hands a fully resolved [`RunSpec`] to the
+//! single-threaded `pid1check-launch` helper, which builds the sandbox, becomes the parent of
+//! PID 1 and drives the run ([`drive`]), and hands back the raw [`crate::trace::Trace`].
+//! Splitting it this way keeps every fork out of the multi-threaded harness, and lets the
+//! harness kill a whole run by killing one process.
+
+mod driver;
+mod launch;
+mod spec;
+
+pub use driver::{drive, monotonic_ns};
+pub use launch::{Launcher, RunError, launch, launcher_main};
+pub use spec::{RunSpec, RunStep};

@@ -1,1 +1,91 @@
-//! Namespaces, mounts and id maps of a run. (Being written.)
+//! The sandbox of one run: the namespaces PID 1 lives in and the root file system it sees.
+//!
+//! A run's sandbox is described as plain data ([`SandboxSpec`] → [`MountOp`] list, see
+//! [`mount_plan`]) and applied in one place ([`spawn_pid1`]), so the plan can be read and tested
+//! without privileges. Every `unsafe` block lives in [`sys`].
+
+mod mounts;
+mod spawn;
+pub(crate) mod sys;
+
+pub use mounts::{MountOp, RootView, mount_plan};
+pub use spawn::{Pid1, SandboxError, spawn_pid1};
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// How privileged the sandbox is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SandboxMode {
+    /// Real root: new PID, mount, UTS and IPC namespaces, as a rootful docker or podman does.
+    Root,
+    /// Any user: a new user namespace maps the caller to uid 0, then the same namespaces.
+    Unprivileged,
+}
+
+impl SandboxMode {
+    /// The mode this process can use: `Root` when it is root in the initial user namespace.
+    pub fn detect() -> SandboxMode {
+        if nix::unistd::geteuid().is_root() && sys::in_initial_user_namespace() {
+            SandboxMode::Root
+        } else {
+            SandboxMode::Unprivileged
+        }
+    }
+
+    /// The root view each mode can build: the kernel refuses to overlay `/` from inside a user
+    /// namespace (it has locked submounts: "overlayfs: failed to clone lowerpath").
+    pub fn root_view(self) -> RootView {
+        match self {
+            SandboxMode::Root => RootView::Overlay,
+            SandboxMode::Unprivileged => RootView::ReadOnlyBinds,
+        }
+    }
+
+    /// Name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            SandboxMode::Root => "root",
+            SandboxMode::Unprivileged => "unprivileged",
+        }
+    }
+}
+
+/// Everything needed to build one run's sandbox and start its PID 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxSpec {
+    /// Privilege mode.
+    pub mode: SandboxMode,
+    /// The run's private host directory: holds `channel/`, `scratch/` and `console.log`.
+    pub run_dir: PathBuf,
+    /// Host path of the probe binary, bind-mounted read-only into the channel directory.
+    pub probe: PathBuf,
+    /// Host paths made visible read-only at the same path inside the sandbox (the candidate's
+    /// unpacked package, its fixture directory).
+    pub read_only_paths: Vec<PathBuf>,
+    /// PID 1's argv; `argv[0]` is a path inside the sandbox.
+    pub argv: Vec<String>,
+    /// PID 1's complete environment, `KEY=VALUE`.
+    pub env: Vec<String>,
+    /// Hostname inside the UTS namespace.
+    pub hostname: String,
+}
+
+impl SandboxSpec {
+    /// The channel directory on the host (bind-mounted at `/.pid1check`).
+    pub fn channel_dir(&self) -> PathBuf {
+        self.run_dir.join("channel")
+    }
+
+    /// Where PID 1's stdout and stderr go.
+    pub fn console_path(&self) -> PathBuf {
+        self.run_dir.join("console.log")
+    }
+
+    /// The mount point of the scratch tmpfs that holds the new root.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.run_dir.join("scratch")
+    }
+}

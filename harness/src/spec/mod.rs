@@ -10,5 +10,8 @@ pub use candidate::{Candidate, CandidateKind, Install};
 pub use case::{
     Behaviour, Case, Expectation, ExpectationKind, Level, Node, Placement, Step, StopPlan, Target,
 };
-// pub use load::{...}; (being written)
+pub use load::{
+    LoadError, Loaded, Location, Named, load_candidate, load_candidates, load_case, load_cases,
+    parse_candidate, parse_case, select,
+};
 pub use profile::{Profile, StopSignalChoice};

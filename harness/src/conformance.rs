@@ -1,0 +1,233 @@
+//! A whole conformance run, top to bottom: for each planned run, resolve → launch → normalise
+//! → judge, in parallel; then the [`Matrix`] that reporters render. Emits each finished run
+//! to a callback and prints nothing itself.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::install::Installed;
+use crate::matrix::{Outcome, RunResult};
+use crate::normal::{NormalTrace, normalise};
+use crate::observe::Observer;
+use crate::plan::{PlannedRun, Resolution, resolve, stop_sequence};
+use crate::run::{Launcher, launch};
+use crate::sandbox::SandboxMode;
+use crate::trace::{RunEnd, Trace};
+use crate::verdict::{judge, killed_without_cleanup, outcome};
+
+/// Settings shared by every run of a matrix.
+#[derive(Debug, Clone)]
+pub struct MatrixOptions {
+    /// `--time-scale`.
+    pub time_scale: f64,
+    /// Runs at once.
+    pub jobs: usize,
+    /// Sandbox privilege mode.
+    pub mode: SandboxMode,
+    /// The static probe.
+    pub probe: PathBuf,
+    /// How to start the launcher.
+    pub launcher: Launcher,
+    /// Where run directories are created (each removed after its run).
+    pub work_dir: PathBuf,
+    /// Host directories every candidate may need read-only (`target/candidates`).
+    pub read_only_paths: Vec<PathBuf>,
+}
+
+/// A planned run with its installed candidate, or the reason it cannot run.
+#[derive(Debug, Clone)]
+pub struct ReadyRun {
+    /// The run.
+    pub run: PlannedRun,
+    /// The installed candidate, or why it is not there.
+    pub install: Result<Installed, String>,
+}
+
+/// One executed run: the result and the evidence behind it.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    /// What the report says.
+    pub result: RunResult,
+    /// The normalised trace (snapshotted).
+    pub normal: NormalTrace,
+    /// The raw trace, when the run got that far.
+    pub raw: Option<Trace>,
+}
+
+/// Execute every run, `options.jobs` at a time; results come back in plan order.
+pub fn execute_matrix(
+    runs: &[ReadyRun],
+    options: &MatrixOptions,
+    on_done: &(dyn Fn(&RunRecord) + Sync),
+) -> Vec<RunRecord> {
+    let next = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<RunRecord>>> = Mutex::new(vec![None; runs.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..options.jobs.max(1).min(runs.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(ready) = runs.get(index) else { break };
+                    let record = execute_one(ready, options);
+                    on_done(&record);
+                    if let Ok(mut slots) = slots.lock() {
+                        slots[index] = Some(record);
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Execute one run and judge it.
+pub fn execute_one(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
+    let run = &ready.run;
+    let installed = match &ready.install {
+        Ok(installed) => installed,
+        Err(reason) => return not_run(ready, "unknown", reason.clone()),
+    };
+    let run_dir = match tempfile::Builder::new()
+        .prefix(&format!("{}.{}.", run.candidate.name, run.case.name))
+        .tempdir_in(&options.work_dir)
+    {
+        Ok(dir) => dir,
+        Err(error) => {
+            let reason = format!("creating a run directory in {}: {error}", options.work_dir.display());
+            return not_run(ready, &installed.version, reason);
+        }
+    };
+    let mut read_only_paths = options.read_only_paths.clone();
+    if let Some(parent) = installed.bin.parent() {
+        read_only_paths.push(parent.to_path_buf());
+    }
+    let spec = resolve(
+        run,
+        &Resolution {
+            time_scale: options.time_scale,
+            mode: options.mode,
+            bin: installed.bin.clone(),
+            read_only_paths,
+            probe: options.probe.clone(),
+            run_dir: run_dir.path().to_path_buf(),
+        },
+    );
+    let trace = match launch(&options.launcher, &spec) {
+        Ok(trace) => trace,
+        Err(error) => {
+            let reason = format!("harness: {}", chain(&error));
+            return not_run(ready, &installed.version, reason);
+        }
+    };
+    judge_trace(ready, &installed.version, trace, options.time_scale)
+}
+
+/// Normalise and judge a raw trace into a record.
+pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f64) -> RunRecord {
+    let run = &ready.run;
+    let normal = normalise(&trace, &run.case);
+    let verdicts = judge(&run.case, &normal, &Observer::BASELINE);
+    let (mut outcome, mut reason) = outcome(&verdicts);
+    match &trace.end {
+        RunEnd::Completed => {}
+        RunEnd::SetupFailed { reason: why } => {
+            outcome = Outcome::NotRun;
+            reason = why.clone();
+        }
+        RunEnd::NeverReady { missing, pid1 } => {
+            outcome = Outcome::NotRun;
+            let last_line = trace.console.lines().rev().find(|l| !l.trim().is_empty());
+            reason = format!(
+                "the workload never became ready (no start report from {}); PID 1 {}{}",
+                missing.join(", "),
+                match pid1 {
+                    Some(status) => format!("exited with {status:?}"),
+                    None => "was still running".to_owned(),
+                },
+                last_line.map(|l| format!("; console: {l}")).unwrap_or_default()
+            );
+        }
+        RunEnd::DeadlineExceeded => {
+            outcome = Outcome::Fail;
+            reason = format!("the run hit its hard deadline and was killed; {reason}");
+        }
+    }
+    let (signal, grace_ms) = stop_sequence(run, time_scale);
+    let result = RunResult {
+        candidate: run.candidate.name.clone(),
+        candidate_version: version.to_owned(),
+        case: run.case.name.clone(),
+        profile: run.profile.name.clone(),
+        outcome,
+        reason,
+        stop_signal: signal.name(),
+        grace_ms,
+        killed_without_cleanup: killed_without_cleanup(&normal),
+        verdicts,
+        trace: normal.events.clone(),
+    };
+    RunRecord {
+        result,
+        normal,
+        raw: Some(trace),
+    }
+}
+
+fn not_run(ready: &ReadyRun, version: &str, reason: String) -> RunRecord {
+    let run = &ready.run;
+    let (signal, grace_ms) = stop_sequence(run, 1.0);
+    RunRecord {
+        result: RunResult {
+            candidate: run.candidate.name.clone(),
+            candidate_version: version.to_owned(),
+            case: run.case.name.clone(),
+            profile: run.profile.name.clone(),
+            outcome: Outcome::NotRun,
+            reason,
+            stop_signal: signal.name(),
+            grace_ms,
+            killed_without_cleanup: Vec::new(),
+            verdicts: Vec::new(),
+            trace: Vec::new(),
+        },
+        normal: NormalTrace { events: Vec::new() },
+        raw: None,
+    }
+}
+
+/// An error and its causes in one line.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The text snapshotted for a run: the normalised trace, then one line per verdict, so a
+/// change of behaviour or of judgement shows in review.
+pub fn snapshot_text(record: &RunRecord) -> String {
+    let mut text = record.normal.render();
+    text.push_str("\n[verdicts]\n");
+    for verdict in &record.result.verdicts {
+        let level = match verdict.level {
+            crate::spec::Level::Must => "must",
+            crate::spec::Level::Should => "should",
+        };
+        let result = serde_json::to_value(verdict.result)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        text.push_str(&format!("{level:<6} {result:<7} {}\n", verdict.expectation));
+    }
+    text
+}

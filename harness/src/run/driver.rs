@@ -1,0 +1,377 @@
+//! The launcher's side of a run: one single-threaded loop that owns the probe socket and PID 1's
+//! pidfd, waits for events with deadlines (never a fixed sleep to synchronise), performs the
+//! steps and records everything it sees.
+
+use std::collections::{BTreeSet, HashMap};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::socket::{
+    AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr, bind, recv, socket,
+};
+use pid1check_probe::{Event, Report, SOCKET_FILE, WORKLOAD_FILE};
+
+use super::spec::{RunSpec, RunStep};
+use crate::observe::scan_namespace;
+use crate::sandbox::{Pid1, RootView, SandboxError, spawn_pid1, sys};
+use crate::signal::SignalNumber;
+use crate::spec::Target;
+use crate::trace::{Action, ActionKind, ExitStatus, RunEnd, SandboxFacts, Trace};
+
+/// How much of PID 1's console output a trace keeps.
+const CONSOLE_TAIL_BYTES: usize = 4096;
+/// How often a zombie scan re-reads /proc while it waits for the init to reap.
+const SCAN_INTERVAL_MS: u64 = 2;
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the clock the probes stamp their reports with.
+pub fn monotonic_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+        .unwrap_or(0)
+}
+
+fn ms_to_ns(ms: u64) -> u64 {
+    ms.saturating_mul(1_000_000)
+}
+
+/// Run `spec` from start to end and return what was observed. Never fails: a run that could
+/// not start is a trace whose end is [`RunEnd::SetupFailed`].
+pub fn drive(spec: &RunSpec) -> Trace {
+    let facts = SandboxFacts {
+        mode: spec.sandbox.mode.name().to_owned(),
+        root: match spec.sandbox.mode.root_view() {
+            RootView::Overlay => "overlay of / with a tmpfs upper layer".to_owned(),
+            RootView::ReadOnlyBinds => "tmpfs with read-only binds of the system directories".to_owned(),
+        },
+    };
+    let setup_failed = |reason: String| Trace {
+        sandbox: facts.clone(),
+        end: RunEnd::SetupFailed { reason },
+        ..Trace::default()
+    };
+    let socket = match open_channel(spec) {
+        Ok(socket) => socket,
+        Err(reason) => return setup_failed(reason),
+    };
+    let pid1 = match spawn_pid1(&spec.sandbox) {
+        Ok(pid1) => pid1,
+        Err(error) => return setup_failed(sentence(&error)),
+    };
+    let start = monotonic_ns();
+    let mut run = Driver {
+        socket,
+        pid1,
+        deadline: start + ms_to_ns(spec.deadline_ms),
+        reports: Vec::new(),
+        actions: Vec::new(),
+        started: HashMap::new(),
+        exiting: BTreeSet::new(),
+        pid1_status: None,
+        end: RunEnd::Completed,
+    };
+    run.execute(spec);
+    run.finish(spec, facts)
+}
+
+/// Create the channel directory with the workload and bind the report socket.
+fn open_channel(spec: &RunSpec) -> Result<OwnedFd, String> {
+    let channel = spec.sandbox.channel_dir();
+    std::fs::create_dir_all(&channel)
+        .map_err(|e| format!("creating {}: {e}", channel.display()))?;
+    let workload = serde_json::to_vec(&spec.workload)
+        .map_err(|e| format!("encoding the workload: {e}"))?;
+    let workload_path = channel.join(WORKLOAD_FILE);
+    std::fs::write(&workload_path, workload)
+        .map_err(|e| format!("writing {}: {e}", workload_path.display()))?;
+    let socket_path = channel.join(SOCKET_FILE);
+    let _ = std::fs::remove_file(&socket_path);
+    let socket = socket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )
+    .map_err(|e| format!("creating the report socket: {e}"))?;
+    let address = UnixAddr::new(&socket_path)
+        .map_err(|e| format!("report socket path {}: {e}", socket_path.display()))?;
+    bind(std::os::fd::AsRawFd::as_raw_fd(&socket), &address)
+        .map_err(|e| format!("binding {}: {e}", socket_path.display()))?;
+    Ok(socket)
+}
+
+/// An error and its causes in one line.
+fn sentence(error: &SandboxError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+struct Driver {
+    socket: OwnedFd,
+    pid1: Pid1,
+    deadline: u64,
+    reports: Vec<Report>,
+    actions: Vec<Action>,
+    /// Role → pid in the namespace, from `started` reports.
+    started: HashMap<String, i32>,
+    /// Roles that reported `exiting`.
+    exiting: BTreeSet<String>,
+    pid1_status: Option<ExitStatus>,
+    end: RunEnd,
+}
+
+impl Driver {
+    fn execute(&mut self, spec: &RunSpec) {
+        let ready_by = monotonic_ns() + ms_to_ns(spec.ready_timeout_ms);
+        let ready = self.wait_until(ready_by, |run| {
+            spec.ready_roles.iter().all(|role| run.started.contains_key(role))
+        });
+        if !ready {
+            if self.end == RunEnd::Completed {
+                self.end = RunEnd::NeverReady {
+                    missing: spec
+                        .ready_roles
+                        .iter()
+                        .filter(|role| !self.started.contains_key(*role))
+                        .cloned()
+                        .collect(),
+                    pid1: self.pid1_status,
+                };
+            }
+            return;
+        }
+        self.record(ActionKind::Ready);
+        for step in &spec.steps {
+            if self.end != RunEnd::Completed {
+                return;
+            }
+            self.step(step);
+        }
+        // Every plan ends with a stop step, so PID 1 is gone or SIGKILLed; wait for it.
+        self.wait_until(self.deadline, |run| run.pid1_status.is_some());
+    }
+
+    fn step(&mut self, step: &RunStep) {
+        match step {
+            RunStep::Stop { signal, grace_ms } => {
+                if self.pid1_status.is_some() {
+                    return;
+                }
+                self.send(&Target::Pid1, *signal, true);
+                let grace_end = monotonic_ns() + ms_to_ns(*grace_ms);
+                if !self.wait_until(grace_end, |run| run.pid1_status.is_some())
+                    && self.pid1_status.is_none()
+                    && self.end == RunEnd::Completed
+                {
+                    self.record(ActionKind::Escalated);
+                    let _ = sys::pidfd_send_signal(&self.pid1.pidfd, SignalNumber::KILL.raw());
+                    self.wait_until(self.deadline, |run| run.pid1_status.is_some());
+                }
+            }
+            RunStep::Signal { signal, target } => self.send(target, *signal, false),
+            RunStep::WaitExit { role, within_ms } => {
+                let until = monotonic_ns() + ms_to_ns(*within_ms);
+                let reported = self.wait_until(until, |run| run.exiting.contains(role));
+                // The probe reports `exiting` just before `_exit`: wait until the process is
+                // really dead (a zombie, or reaped), or a zombie scan right after could run
+                // before there is anything to find.
+                let exited = reported && self.wait_for_death(role, until);
+                self.record(ActionKind::WaitedExit {
+                    role: role.clone(),
+                    exited,
+                });
+            }
+            RunStep::ScanZombies { label, settle_ms } => {
+                let until = monotonic_ns() + ms_to_ns(*settle_ms);
+                let mut peak = 0;
+                let zombies = loop {
+                    let zombies: Vec<i32> = scan_namespace(self.pid1.pid_namespace)
+                        .into_iter()
+                        .filter(|p| p.zombie)
+                        .map(|p| p.ns_pid)
+                        .collect();
+                    peak = peak.max(zombies.len());
+                    let now = monotonic_ns();
+                    if zombies.is_empty() || now >= until || self.pid1_status.is_some() {
+                        break zombies;
+                    }
+                    // Bounded re-read of /proc while the init gets its chance to reap.
+                    self.wait_until((now + ms_to_ns(SCAN_INTERVAL_MS)).min(until), |_| false);
+                };
+                self.record(ActionKind::ZombieScan {
+                    label: label.clone(),
+                    zombies,
+                    peak,
+                });
+            }
+            RunStep::Pause { ms } => {
+                let until = monotonic_ns() + ms_to_ns(*ms);
+                self.wait_until(until, |_| false);
+            }
+        }
+    }
+
+    /// Poll /proc until the role's process is a zombie or gone, or `until` passes.
+    fn wait_for_death(&mut self, role: &str, until: u64) -> bool {
+        let Some(ns_pid) = self.started.get(role).copied() else {
+            return false;
+        };
+        loop {
+            let alive = scan_namespace(self.pid1.pid_namespace)
+                .iter()
+                .any(|p| p.ns_pid == ns_pid && !p.zombie);
+            let now = monotonic_ns();
+            if !alive || self.pid1_status.is_some() {
+                return true;
+            }
+            if now >= until {
+                return false;
+            }
+            self.wait_until((now + ms_to_ns(SCAN_INTERVAL_MS)).min(until), |_| false);
+        }
+    }
+
+    /// Send `signal` from this (ancestor) namespace, as a runtime does.
+    fn send(&mut self, target: &Target, signal: SignalNumber, stop: bool) {
+        if self.pid1_status.is_some() {
+            return;
+        }
+        let receiver = match target {
+            Target::Pid1 => None,
+            Target::Role(role) => {
+                let Some(ns_pid) = self.started.get(role).copied() else {
+                    return;
+                };
+                let host = scan_namespace(self.pid1.pid_namespace)
+                    .into_iter()
+                    .find(|p| p.ns_pid == ns_pid && !p.zombie)
+                    .and_then(|p| sys::pidfd_open(p.host_pid).ok());
+                match host {
+                    Some(pidfd) => Some(pidfd),
+                    None => return,
+                }
+            }
+        };
+        self.record(ActionKind::SignalSent {
+            target: target.name().to_owned(),
+            signal,
+            stop,
+        });
+        let pidfd = receiver.as_ref().unwrap_or(&self.pid1.pidfd);
+        let _ = sys::pidfd_send_signal(pidfd, signal.raw());
+    }
+
+    fn record(&mut self, what: ActionKind) {
+        self.actions.push(Action {
+            mono_ns: monotonic_ns(),
+            what,
+        });
+    }
+
+    /// Process events until `done` holds or `until` (capped by the run's deadline) passes.
+    /// Returns whether `done` held. At the deadline PID 1 is killed and the run marked.
+    fn wait_until(&mut self, until: u64, done: impl Fn(&Driver) -> bool) -> bool {
+        let until = until.min(self.deadline);
+        loop {
+            self.drain_reports();
+            if done(self) {
+                return true;
+            }
+            let now = monotonic_ns();
+            if now >= until {
+                if now >= self.deadline && self.pid1_status.is_none() {
+                    self.end = RunEnd::DeadlineExceeded;
+                    let _ = sys::pidfd_send_signal(&self.pid1.pidfd, SignalNumber::KILL.raw());
+                    self.reap(false);
+                }
+                return done(self);
+            }
+            if self.pid1_status.is_some() {
+                // Nothing more can happen in the namespace: it died with PID 1.
+                return done(self);
+            }
+            let timeout_ms = (until - now).div_ceil(1_000_000).min(i32::MAX as u64) as i32;
+            let mut fds = [
+                PollFd::new(self.socket.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.pid1.pidfd.as_fd(), PollFlags::POLLIN),
+            ];
+            let timeout = PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::MAX);
+            let pid1_exited = match poll(&mut fds, timeout) {
+                Ok(_) => fds[1].revents().is_some_and(|r| !r.is_empty()),
+                Err(_) => false,
+            };
+            if pid1_exited {
+                self.reap(true);
+            }
+        }
+    }
+
+    /// Reap PID 1 if it exited (or wait for it when `no_hang` is false).
+    fn reap(&mut self, no_hang: bool) {
+        if self.pid1_status.is_some() {
+            return;
+        }
+        if let Ok(Some(status)) = sys::reap_pidfd(&self.pid1.pidfd, no_hang) {
+            // The kernel has already killed and reaped the rest of the namespace by the time
+            // PID 1's parent hears of its exit (zap_pid_ns_processes runs first).
+            self.pid1_status = Some(status);
+            self.drain_reports();
+            self.record(ActionKind::Pid1Exited { status });
+        }
+    }
+
+    fn drain_reports(&mut self) {
+        let mut buffer = vec![0u8; 64 * 1024];
+        while let Ok(length) = recv(
+            std::os::fd::AsRawFd::as_raw_fd(&self.socket),
+            &mut buffer,
+            MsgFlags::MSG_DONTWAIT,
+        ) {
+            let Ok(report) = serde_json::from_slice::<Report>(&buffer[..length]) else {
+                continue;
+            };
+            match &report.event {
+                Event::Started { .. } => {
+                    self.started.insert(report.role.clone(), report.pid);
+                }
+                Event::Exiting { .. } => {
+                    self.exiting.insert(report.role.clone());
+                }
+                _ => {}
+            }
+            self.reports.push(report);
+        }
+    }
+
+    fn finish(mut self, spec: &RunSpec, sandbox: SandboxFacts) -> Trace {
+        if self.pid1_status.is_none() {
+            let _ = sys::pidfd_send_signal(&self.pid1.pidfd, SignalNumber::KILL.raw());
+            self.reap(false);
+        }
+        self.drain_reports();
+        let survivors = scan_namespace(self.pid1.pid_namespace)
+            .into_iter()
+            .map(|p| p.host_pid)
+            .collect();
+        self.record(ActionKind::SurvivorScan { survivors });
+        Trace {
+            sandbox,
+            reports: self.reports,
+            actions: self.actions,
+            end: self.end,
+            console: console_tail(&spec.sandbox.console_path()),
+        }
+    }
+}
+
+fn console_tail(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let tail = &bytes[bytes.len().saturating_sub(CONSOLE_TAIL_BYTES)..];
+    String::from_utf8_lossy(tail).into_owned()
+}

@@ -1,0 +1,142 @@
+//! The harness's side of a run: start the `pid1check-launch` helper with a [`RunSpec`], read
+//! back the [`Trace`], and kill the helper (and with it, through `PR_SET_PDEATHSIG`, the whole
+//! sandbox) if it overruns its deadline.
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::spec::RunSpec;
+use crate::trace::Trace;
+
+/// Time the launcher gets beyond the run's own deadline before the harness kills it.
+const LAUNCHER_MARGIN: Duration = Duration::from_secs(5);
+
+/// How to start the launcher: a program and leading arguments (`pid1check-launch`, or the
+/// xtask binary with a hidden subcommand).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launcher {
+    /// The executable.
+    pub program: PathBuf,
+    /// Arguments before anything else.
+    pub args: Vec<OsString>,
+}
+
+/// Why a run produced no trace (a harness problem, never the candidate's verdict).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The launcher could not be started.
+    #[error("starting the launcher {program}")]
+    Spawn {
+        /// The launcher's path.
+        program: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The launcher ran past the run's deadline and was killed.
+    #[error("the launcher overran the run's deadline by {margin:?} and was killed")]
+    Overran {
+        /// The margin it had.
+        margin: Duration,
+    },
+    /// The launcher failed or printed no trace.
+    #[error("the launcher exited with {status}: {stderr}")]
+    Failed {
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// The end of its stderr.
+        stderr: String,
+    },
+    /// Its output was not a trace.
+    #[error("decoding the launcher's trace")]
+    Decode(#[source] serde_json::Error),
+}
+
+/// Execute one run through the launcher and return its raw trace.
+pub fn launch(launcher: &Launcher, spec: &RunSpec) -> Result<Trace, RunError> {
+    let mut child = Command::new(&launcher.program)
+        .args(&launcher.args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| RunError::Spawn {
+            program: launcher.program.clone(),
+            source,
+        })?;
+    let input = serde_json::to_vec(spec).map_err(RunError::Decode)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A launcher that died early shows up below through its status and stderr.
+        let _ = stdin.write_all(&input);
+    }
+    let (sender, receiver) = mpsc::channel();
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        if let Some(stdout) = stdout.as_mut() {
+            let _ = stdout.read_to_end(&mut out);
+        }
+        if let Some(stderr) = stderr.as_mut() {
+            let _ = stderr.read_to_end(&mut err);
+        }
+        let _ = sender.send((out, err));
+    });
+    let limit = Duration::from_millis(spec.deadline_ms) + LAUNCHER_MARGIN;
+    let Ok((out, err)) = receiver.recv_timeout(limit) else {
+        // Our own child, not yet waited for: its pid cannot have been reused.
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(RunError::Overran {
+            margin: LAUNCHER_MARGIN,
+        });
+    };
+    let status = child.wait().map_err(|source| RunError::Spawn {
+        program: launcher.program.clone(),
+        source,
+    })?;
+    if !status.success() || out.is_empty() {
+        let stderr = String::from_utf8_lossy(&err);
+        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
+        return Err(RunError::Failed {
+            status,
+            stderr: tail.into_iter().rev().collect::<Vec<_>>().join(" / "),
+        });
+    }
+    serde_json::from_slice(&out).map_err(RunError::Decode)
+}
+
+/// The launcher's `main`: read a [`RunSpec`] on stdin, drive it, print the [`Trace`] on stdout.
+/// Returns the process exit code.
+pub fn launcher_main() -> i32 {
+    // If the harness thread that started us dies, so do we, and PID 1 after us.
+    if let Err(errno) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
+        eprintln!("pid1check-launch: PR_SET_PDEATHSIG: {errno}");
+        return 2;
+    }
+    let mut input = Vec::new();
+    if let Err(error) = std::io::stdin().read_to_end(&mut input) {
+        eprintln!("pid1check-launch: reading the run spec from stdin: {error}");
+        return 2;
+    }
+    let spec: RunSpec = match serde_json::from_slice(&input) {
+        Ok(spec) => spec,
+        Err(error) => {
+            eprintln!("pid1check-launch: the run spec on stdin is not valid: {error}");
+            return 2;
+        }
+    };
+    let trace = super::drive(&spec);
+    match serde_json::to_writer(std::io::stdout().lock(), &trace) {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("pid1check-launch: writing the trace: {error}");
+            2
+        }
+    }
+}

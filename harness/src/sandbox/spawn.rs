@@ -1,0 +1,356 @@
+//! Starting PID 1: clone into new namespaces, build the root from the mount plan, exec the
+//! candidate. The parent learns of any failure before `execve` through a close-on-exec pipe,
+//! so "could not start" is always told apart from "started and misbehaved".
+
+use std::ffi::CString;
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MntFlags, MsFlags};
+use nix::sys::statvfs::FsFlags;
+
+use super::mounts::{MountOp, mount_plan};
+use super::sys::{self, Cloned};
+use super::{SandboxMode, SandboxSpec};
+
+/// Why PID 1 could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// A file the sandbox needs could not be prepared.
+    #[error("preparing {what}")]
+    Prepare {
+        /// What was being prepared.
+        what: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `clone3` into the new namespaces failed.
+    #[error("creating the namespaces (clone3 with {flags})")]
+    Clone {
+        /// Namespace flags asked for.
+        flags: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing the user namespace's id maps failed.
+    #[error("writing {path}")]
+    IdMap {
+        /// The map file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A step inside the new namespaces failed before `execve` (reported by the child).
+    #[error("{0}")]
+    Child(String),
+}
+
+/// A started PID 1, seen from its parent.
+#[derive(Debug)]
+pub struct Pid1 {
+    /// Host pid.
+    pub pid: i32,
+    /// pidfd: signals and waits go through it.
+    pub pidfd: OwnedFd,
+    /// Inode of its PID namespace: identifies every process of the run in the host's /proc.
+    pub pid_namespace: u64,
+    /// An open handle on that namespace: while it is held, the kernel cannot give its inode
+    /// number to another run's namespace, so a scan after PID 1's death finds only this run's.
+    pub pid_namespace_handle: std::fs::File,
+}
+
+/// Start PID 1 as `spec` describes.
+///
+/// Must be called from a single-threaded process (the `pid1check-launch` helper): the child
+/// of `clone3` continues on a copy of the caller, like after `fork`.
+pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
+    let prepare = |what: &str| {
+        let what = what.to_owned();
+        move |source| SandboxError::Prepare { what, source }
+    };
+    std::fs::create_dir_all(spec.channel_dir()).map_err(prepare("the channel directory"))?;
+    std::fs::create_dir_all(spec.scratch_dir()).map_err(prepare("the scratch directory"))?;
+    let console = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(spec.console_path())
+        .map_err(prepare("the console log"))?;
+    let devnull = OpenOptions::new()
+        .read(true)
+        .open("/dev/null")
+        .map_err(prepare("/dev/null"))?;
+    let plan = mount_plan(spec, spec.mode.root_view());
+    let argv = cstrings(&spec.argv).map_err(prepare("PID 1's argv"))?;
+    let env = cstrings(&spec.env).map_err(prepare("PID 1's environment"))?;
+    if argv.is_empty() {
+        return Err(SandboxError::Child("PID 1's argv is empty".to_owned()));
+    }
+    let (go_read, go_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| prepare("a pipe")(e.into()))?;
+    let (err_read, err_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| prepare("a pipe")(e.into()))?;
+
+    let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    if spec.mode == SandboxMode::Unprivileged {
+        flags |= libc::CLONE_NEWUSER;
+    }
+    // SAFETY (of the call's contract): the launcher that calls us is single-threaded.
+    let cloned = unsafe { sys::clone_into_namespaces(flags) }.map_err(|source| SandboxError::Clone {
+        flags: namespace_names(flags),
+        source,
+    })?;
+    let (pid, pidfd) = match cloned {
+        Cloned::Child => {
+            drop(go_write);
+            drop(err_read);
+            let failure = become_pid1(spec, &plan, &argv, &env, go_read, &console, &devnull);
+            let mut pipe = std::fs::File::from(err_write);
+            // Nothing more can be done if even this write fails: the exit code still tells.
+            let _ = pipe.write_all(failure.as_bytes());
+            sys::exit_immediately(127);
+        }
+        Cloned::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(go_read);
+    drop(err_write);
+    let namespace = std::fs::File::open(format!("/proc/{pid}/ns/pid"))
+        .and_then(|handle| Ok((handle.metadata()?.ino(), handle)))
+        .map_err(prepare("opening PID 1's namespace"));
+    let mapped = match spec.mode {
+        SandboxMode::Unprivileged => write_id_maps(pid),
+        SandboxMode::Root => Ok(()),
+    };
+    let released = std::fs::File::from(go_write).write_all(b"g");
+    let mut failure = String::new();
+    let read = std::fs::File::from(err_read).read_to_string(&mut failure);
+    let ok = failure.is_empty() && read.is_ok() && released.is_ok();
+    match (ok, mapped, namespace) {
+        (true, Ok(()), Ok((pid_namespace, pid_namespace_handle))) => Ok(Pid1 {
+            pid,
+            pidfd,
+            pid_namespace,
+            pid_namespace_handle,
+        }),
+        (_, mapped, namespace) => {
+            // The child has exited or never got past setup; kill and reap it so nothing
+            // lingers (it is our child and unreaped: the pidfd names exactly it).
+            let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+            let _ = sys::reap_pidfd(&pidfd, false);
+            mapped?;
+            namespace?;
+            if failure.is_empty() {
+                failure = "PID 1 vanished before exec without saying why".to_owned();
+            }
+            Err(SandboxError::Child(failure))
+        }
+    }
+}
+
+/// The child's side: wait for the parent, build the root, exec. Returns only on failure, with
+/// a sentence naming the step.
+fn become_pid1(
+    spec: &SandboxSpec,
+    plan: &[MountOp],
+    argv: &[CString],
+    env: &[CString],
+    go: OwnedFd,
+    console: &std::fs::File,
+    devnull: &std::fs::File,
+) -> String {
+    let mut byte = [0u8; 1];
+    if std::fs::File::from(go).read_exact(&mut byte).is_err() {
+        return "the launcher went away before releasing PID 1".to_owned();
+    }
+    for op in plan {
+        if let Err(errno) = apply(op) {
+            return format!("sandbox setup: {}: {errno}", describe(op));
+        }
+    }
+    if let Err(errno) = nix::unistd::sethostname(&spec.hostname) {
+        return format!("sandbox setup: sethostname: {errno}");
+    }
+    // PID 1 of a container leads its own session (runc calls setsid for the container
+    // process); it also detaches the run from the harness's terminal.
+    if let Err(errno) = nix::unistd::setsid() {
+        return format!("sandbox setup: setsid: {errno}");
+    }
+    // The originals stay close-on-exec; the duplicates on 0, 1, 2 do not.
+    let standard = [
+        nix::unistd::dup2_stdin(devnull),
+        nix::unistd::dup2_stdout(console),
+        nix::unistd::dup2_stderr(console),
+    ];
+    if let Some(Err(errno)) = standard.iter().find(|r| r.is_err()) {
+        return format!("sandbox setup: redirecting stdin/stdout/stderr: {errno}");
+    }
+    if let Err(error) = sys::reset_signal_dispositions() {
+        return format!("sandbox setup: resetting signal dispositions: {error}");
+    }
+    let errno = match nix::unistd::execve(&argv[0], argv, env) {
+        Err(errno) => errno,
+        Ok(never) => match never {},
+    };
+    format!("exec {}: {errno}", argv[0].to_string_lossy())
+}
+
+/// Apply one mount operation (in the child).
+fn apply(op: &MountOp) -> nix::Result<()> {
+    use nix::mount::mount;
+    const NONE: Option<&str> = None;
+    match op {
+        MountOp::MakePrivate => mount(NONE, "/", NONE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, NONE),
+        MountOp::Tmpfs { target, mode } => mount(
+            Some("tmpfs"),
+            target,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some(format!("mode={mode:o},size=512m").as_str()),
+        ),
+        MountOp::Mkdir { path } => std::fs::create_dir_all(path).map_err(io_errno),
+        MountOp::Touch { path } => OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map(drop)
+            .map_err(io_errno),
+        MountOp::Overlay {
+            lower,
+            upper,
+            work,
+            target,
+        } => mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(
+                format!(
+                    "lowerdir={},upperdir={},workdir={}",
+                    lower.display(),
+                    upper.display(),
+                    work.display()
+                )
+                .as_str(),
+            ),
+        ),
+        MountOp::Bind {
+            source,
+            target,
+            recursive,
+            read_only,
+        } => {
+            let rec = if *recursive { MsFlags::MS_REC } else { MsFlags::empty() };
+            mount(Some(source.as_path()), target, NONE, MsFlags::MS_BIND | rec, NONE)?;
+            if *read_only {
+                // A remount must repeat the flags the kernel locked on the source (nosuid,
+                // nodev, noexec) or a user namespace gets EPERM.
+                let kept = nix::sys::statvfs::statvfs(target.as_path())?.flags();
+                let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+                for (fs, ms) in [
+                    (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+                    (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+                    (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+                ] {
+                    if kept.contains(fs) {
+                        flags |= ms;
+                    }
+                }
+                mount(NONE, target, NONE, flags, NONE)?;
+            }
+            Ok(())
+        }
+        MountOp::Proc { target } => mount(
+            Some("proc"),
+            target,
+            Some("proc"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            NONE,
+        ),
+        MountOp::Devpts { target } => mount(
+            Some("devpts"),
+            target,
+            Some("devpts"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+            Some("newinstance,ptmxmode=0666,mode=620"),
+        ),
+        MountOp::Symlink { points_to, path } => {
+            std::os::unix::fs::symlink(points_to, path).map_err(io_errno)
+        }
+        MountOp::PivotRoot { new_root } => {
+            // pivot_root(".", ".") stacks the old root on top of the new one; detaching it
+            // leaves no path back to the host's tree (pivot_root(2), NOTES).
+            nix::unistd::chdir(new_root.as_path())?;
+            nix::unistd::pivot_root(".", ".")?;
+            nix::mount::umount2(".", MntFlags::MNT_DETACH)?;
+            nix::unistd::chdir("/")
+        }
+    }
+}
+
+fn io_errno(error: std::io::Error) -> nix::errno::Errno {
+    nix::errno::Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// One step in words, for the "not run: REASON" line.
+fn describe(op: &MountOp) -> String {
+    match op {
+        MountOp::MakePrivate => "making mounts private".to_owned(),
+        MountOp::Tmpfs { target, .. } => format!("mounting tmpfs on {}", target.display()),
+        MountOp::Mkdir { path } => format!("creating {}", path.display()),
+        MountOp::Touch { path } => format!("creating {}", path.display()),
+        MountOp::Overlay { lower, target, .. } => {
+            format!("mounting an overlay of {} on {}", lower.display(), target.display())
+        }
+        MountOp::Bind { source, target, .. } => {
+            format!("bind-mounting {} on {}", source.display(), target.display())
+        }
+        MountOp::Proc { target } => format!("mounting proc on {}", target.display()),
+        MountOp::Devpts { target } => format!("mounting devpts on {}", target.display()),
+        MountOp::Symlink { path, .. } => format!("creating the link {}", path.display()),
+        MountOp::PivotRoot { new_root } => format!("pivot_root into {}", new_root.display()),
+    }
+}
+
+/// Map the caller's uid and gid to 0 in the child's user namespace (one id each, which is all
+/// an unprivileged writer may map; setgroups must be denied first: user_namespaces(7)).
+fn write_id_maps(pid: i32) -> Result<(), SandboxError> {
+    let uid = nix::unistd::geteuid();
+    let gid = nix::unistd::getegid();
+    for (file, content) in [
+        ("setgroups", "deny".to_owned()),
+        ("uid_map", format!("0 {uid} 1")),
+        ("gid_map", format!("0 {gid} 1")),
+    ] {
+        let path = Path::new("/proc").join(pid.to_string()).join(file);
+        std::fs::write(&path, content).map_err(|source| SandboxError::IdMap { path, source })?;
+    }
+    Ok(())
+}
+
+fn cstrings(items: &[String]) -> std::io::Result<Vec<CString>> {
+    items
+        .iter()
+        .map(|s| CString::new(s.as_str()).map_err(std::io::Error::other))
+        .collect()
+}
+
+fn namespace_names(flags: libc::c_int) -> String {
+    [
+        (libc::CLONE_NEWUSER, "user"),
+        (libc::CLONE_NEWPID, "pid"),
+        (libc::CLONE_NEWNS, "mount"),
+        (libc::CLONE_NEWUTS, "uts"),
+        (libc::CLONE_NEWIPC, "ipc"),
+    ]
+    .iter()
+    .filter(|(flag, _)| flags & flag != 0)
+    .map(|(_, name)| *name)
+    .collect::<Vec<_>>()
+    .join("+")
+}

@@ -1,0 +1,198 @@
+//! Every `unsafe` block of the harness: the raw syscalls nix does not wrap (clone3 with a
+//! pidfd, pidfd_send_signal, real-time signal dispositions). Each block says why it is sound.
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// Result of [`clone_into_namespaces`], as for `fork`.
+pub(crate) enum Cloned {
+    /// We are the new process.
+    Child,
+    /// We are the caller; the child has this host pid and pidfd.
+    Parent {
+        /// Host pid of the child.
+        pid: i32,
+        /// A pidfd for the child: signals and waits through it cannot hit a recycled pid.
+        pidfd: OwnedFd,
+    },
+}
+
+/// `struct clone_args` of `clone3(2)` (linux/sched.h), version 0 layout plus `set_tid`.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `clone3` with fork semantics (no new stack) into the namespaces in `flags`, returning a
+/// pidfd for the child (`CLONE_PIDFD`). The child receives `SIGCHLD`-style exit notification.
+///
+/// # Safety
+/// The calling process must be single-threaded: like `fork`, the child continues with a copy
+/// of the caller's memory, and locks held by other threads would never be released there.
+pub(crate) unsafe fn clone_into_namespaces(flags: libc::c_int) -> io::Result<Cloned> {
+    let mut pidfd: RawFd = -1;
+    let mut args = CloneArgs {
+        flags: (flags as u64) | (libc::CLONE_PIDFD as u64),
+        pidfd: std::ptr::addr_of_mut!(pidfd) as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: `args` is a valid, fully initialised clone_args of the size we pass; stack = 0
+    // gives fork semantics, so the child returns here on a copy of this stack; the caller
+    // guarantees there are no other threads whose state the child would inherit half-done.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            std::ptr::addr_of_mut!(args),
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Cloned::Child),
+        pid => {
+            // SAFETY: with CLONE_PIDFD the kernel stored a fresh, owned fd in `pidfd`.
+            let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+            Ok(Cloned::Parent {
+                pid: pid as i32,
+                pidfd,
+            })
+        }
+    }
+}
+
+/// `pidfd_send_signal(2)`: signal the process behind `pidfd` (no pid reuse race).
+pub(crate) fn pidfd_send_signal(pidfd: &OwnedFd, signal: i32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain syscall on a pidfd we own; a null siginfo means "as kill(2) would".
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `pidfd_open(2)` for a host pid.
+pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        // SAFETY: on success the kernel returned a fresh fd that we now own.
+        Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+    }
+}
+
+/// Reset every catchable signal, real-time ones included, to `SIG_DFL` and unblock them all,
+/// so PID 1 starts with the dispositions a container runtime gives it, not the launcher's
+/// (Rust ignores SIGPIPE at startup, and `SIG_IGN` survives `execve`).
+pub(crate) fn reset_signal_dispositions() -> io::Result<()> {
+    for signal in 1..=64 {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: a zeroed sigaction with sa_sigaction = SIG_DFL and an empty mask is valid.
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = libc::SIG_DFL;
+        // SAFETY: `action` is initialised; a null old-action pointer is allowed. Signals 32
+        // and 33 may be refused by the C library wrapper (EINVAL): they stay default anyway.
+        let ret = unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) };
+        if ret == -1 && !(32..=33).contains(&signal) {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    // SAFETY: an empty set, filled by sigemptyset, is a valid argument to sigprocmask.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Whether this process lives in the initial user namespace (where root is really root).
+pub(crate) fn in_initial_user_namespace() -> bool {
+    // The initial user namespace maps the whole uid range onto itself.
+    std::fs::read_to_string("/proc/self/uid_map")
+        .map(|map| {
+            let fields: Vec<&str> = map.split_whitespace().collect();
+            fields == ["0", "0", "4294967295"]
+        })
+        .unwrap_or(false)
+}
+
+/// `_exit(2)`: leave a forked child at once, without running the parent's atexit handlers or
+/// flushing buffers copied from it.
+pub(crate) fn exit_immediately(code: i32) -> ! {
+    // SAFETY: _exit is async-signal-safe, takes an integer and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// `waitid(P_PIDFD, ..., WEXITED)`: reap the child behind `pidfd`. With `no_hang`, `None`
+/// means it has not exited yet. Raw because nix's `WaitStatus` cannot hold a real-time signal
+/// as the cause of death.
+pub(crate) fn reap_pidfd(
+    pidfd: &OwnedFd,
+    no_hang: bool,
+) -> io::Result<Option<pid1check_probe::ExitStatus>> {
+    use pid1check_probe::ExitStatus;
+    use std::os::fd::AsRawFd;
+    // SAFETY: siginfo_t is plain data; zeroed is a valid "nothing reported" value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | if no_hang { libc::WNOHANG } else { 0 };
+    loop {
+        // SAFETY: `info` is a valid siginfo_t to fill; P_PIDFD takes the fd as the id.
+        let ret = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                flags,
+            )
+        };
+        if ret == -1 {
+            let error = io::Error::last_os_error();
+            if error.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(error);
+        }
+        break;
+    }
+    // SAFETY: after a successful waitid, si_pid and si_status are the valid union members
+    // for a child state change (si_pid 0 means nothing changed under WNOHANG).
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if pid == 0 {
+        return Ok(None);
+    }
+    Ok(Some(match info.si_code {
+        libc::CLD_EXITED => ExitStatus::Exited { code: status },
+        code => ExitStatus::Signaled {
+            signal: status,
+            core_dumped: code == libc::CLD_DUMPED,
+        },
+    }))
+}

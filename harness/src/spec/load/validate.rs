@@ -1,0 +1,398 @@
+//! The rules serde cannot check: a case or candidate that parsed but cannot mean anything.
+//! Each rule names the field it is about; [`super::span::Doc`] turns that into a place.
+
+use std::collections::BTreeMap;
+
+use crate::signal::SignalNumber;
+use crate::spec::{Candidate, Case, ExpectationKind, Install, Node, Step, Target};
+
+use super::span::{Anchor, Doc, FieldPath};
+
+/// A broken rule: which field, which end of it to point at, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Invalid {
+    pub(super) path: FieldPath,
+    pub(super) anchor: Anchor,
+    pub(super) message: String,
+}
+
+fn at(path: FieldPath, message: impl Into<String>) -> Invalid {
+    Invalid {
+        path,
+        anchor: Anchor::Value,
+        message: message.into(),
+    }
+}
+
+/// Role names that mean something other than a workload process in traces and targets.
+const RESERVED_ROLES: &[&str] = &["pid1", "runtime", "outside"];
+
+/// Placeholders a candidate's argv may use.
+const PLACEHOLDERS: &[&str] = &["bin", "workload", "dir"];
+
+/// Checks a parsed case; the first broken rule, in file order as far as it can tell.
+pub(super) fn validate_case(case: &Case, doc: &Doc<'_>) -> Result<(), Invalid> {
+    let root = FieldPath::root();
+    not_blank(
+        &case.title,
+        root.key("title"),
+        "say in one line what the case checks",
+    )?;
+    not_blank(
+        &case.why,
+        root.key("why"),
+        "say why this matters when a container stops",
+    )?;
+    if case.sources.is_empty() {
+        return Err(at(
+            root.key("sources"),
+            "is empty: cite where the behaviour comes from (`project: path/file (function) — what it establishes`)",
+        ));
+    }
+    for (index, source) in case.sources.iter().enumerate() {
+        not_blank(source, root.key("sources").index(index), "cite a source")?;
+    }
+
+    let workload = root.key("workload");
+    if case.workload.orphan {
+        return Err(at(
+            workload.key("orphan"),
+            "the root of the workload is the process the candidate starts, so it cannot be an orphan",
+        ));
+    }
+    let mut roles = BTreeMap::new();
+    check_node(&case.workload, &workload, &mut roles, doc)?;
+    let role_list = || roles.keys().cloned().collect::<Vec<_>>().join(", ");
+    let role_exists = |role: &str, path: FieldPath| {
+        if roles.contains_key(role) {
+            Ok(())
+        } else {
+            Err(at(
+                path,
+                format!(
+                    "no workload process has the role {role:?} (roles: {})",
+                    role_list()
+                ),
+            ))
+        }
+    };
+
+    let steps = root.key("stop").key("steps");
+    if case.stop.steps.is_empty() {
+        return Err(at(
+            steps,
+            "is empty: give at least one step (`{ kind = \"stop\" }` runs the profile's stop sequence)",
+        ));
+    }
+    let mut first_stop = None;
+    let mut labels: BTreeMap<&str, FieldPath> = BTreeMap::new();
+    for (index, step) in case.stop.steps.iter().enumerate() {
+        let here = steps.index(index);
+        match step {
+            Step::Stop => {
+                if let Some(first) = &first_stop {
+                    return Err(at(
+                        here,
+                        format!(
+                            "a second `stop` step: the profile's stop sequence runs once per run \
+                             (the first is {first})"
+                        ),
+                    ));
+                }
+                first_stop = Some(here);
+            }
+            Step::Signal { target, .. } => {
+                if let Target::Role(role) = target
+                    && !roles.contains_key(role.as_str())
+                {
+                    return Err(at(
+                        here.key("target"),
+                        format!(
+                            "no workload process has the role {role:?} (targets: pid1, {})",
+                            role_list()
+                        ),
+                    ));
+                }
+            }
+            Step::WaitExit { role, .. } => role_exists(role, here.key("role"))?,
+            Step::ScanZombies { label, .. } => {
+                if let Some(first) = labels.get(label.as_str()) {
+                    return Err(at(
+                        here.key("label"),
+                        format!("the label {label:?} is already used by {first}"),
+                    ));
+                }
+                labels.insert(label, here);
+            }
+            Step::Pause { .. } => {}
+        }
+    }
+
+    for (level, list) in [("must", &case.must), ("should", &case.should)] {
+        for (index, expectation) in list.iter().enumerate() {
+            let here = root.key(level).index(index);
+            match expectation {
+                ExpectationKind::Caught { role, .. }
+                | ExpectationKind::NotCaught { role, .. }
+                | ExpectationKind::ExitedCleanly { role, .. }
+                | ExpectationKind::KilledBy { role, .. } => role_exists(role, here.key("role"))?,
+                ExpectationKind::NoZombies { scan } => {
+                    if !labels.contains_key(scan.as_str()) {
+                        let known = labels.keys().copied().collect::<Vec<_>>();
+                        let known = if known.is_empty() {
+                            "none: add a `scan-zombies` step".to_owned()
+                        } else {
+                            known.join(", ")
+                        };
+                        return Err(at(
+                            here.key("scan"),
+                            format!(
+                                "no `scan-zombies` step has the label {scan:?} (labels: {known})"
+                            ),
+                        ));
+                    }
+                }
+                ExpectationKind::Pid1Exit { code, signal } => match (code, signal) {
+                    (Some(_), Some(_)) => {
+                        return Err(at(
+                            here.key("signal"),
+                            "pid1-exit takes exactly one of `code` or `signal`, not both",
+                        ));
+                    }
+                    (None, None) => {
+                        return Err(at(
+                            here,
+                            "pid1-exit needs exactly one of `code` (an exit status) or `signal` \
+                             (the signal that ended PID 1)",
+                        ));
+                    }
+                    _ => {}
+                },
+                ExpectationKind::NoEscalation
+                | ExpectationKind::Escalated
+                | ExpectationKind::NoSurvivors => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Role name, uniqueness and behaviours of one node, then its children, depth first.
+fn check_node(
+    node: &Node,
+    path: &FieldPath,
+    roles: &mut BTreeMap<String, FieldPath>,
+    doc: &Doc<'_>,
+) -> Result<(), Invalid> {
+    let role = &node.role;
+    let role_path = path.key("role");
+    if !is_role_name(role) {
+        return Err(at(
+            role_path,
+            format!(
+                "{role:?} is not a role name: use lowercase letters, digits and '-', \
+                 starting with a letter"
+            ),
+        ));
+    }
+    if RESERVED_ROLES.contains(&role.as_str()) {
+        return Err(at(
+            role_path,
+            format!(
+                "the role {role:?} is reserved: pid1, runtime and outside name the processes \
+                 around the workload"
+            ),
+        ));
+    }
+    if let Some(first) = roles.get(role) {
+        return Err(at(
+            role_path,
+            format!("the role {role:?} is already used by {first}: roles must be unique"),
+        ));
+    }
+    roles.insert(role.clone(), path.clone());
+
+    let on = path.key("on");
+    for uncatchable in [SignalNumber::KILL, SignalNumber(libc::SIGSTOP)] {
+        if node.on.contains_key(&uncatchable) {
+            return Err(Invalid {
+                path: on.signal(uncatchable),
+                anchor: Anchor::Key,
+                message: format!(
+                    "SIG{uncatchable} cannot be caught or ignored (signal(7)), so a process \
+                     can have no behaviour for it"
+                ),
+            });
+        }
+    }
+    // `on.TERM` and `on.SIGTERM` are different TOML keys but one map key: serde keeps one.
+    let mut spelled: BTreeMap<SignalNumber, String> = BTreeMap::new();
+    for key in doc.keys(&on) {
+        let Ok(signal) = key.parse::<SignalNumber>() else {
+            continue;
+        };
+        if let Some(first) = spelled.get(&signal) {
+            return Err(Invalid {
+                path: on.key(&key),
+                anchor: Anchor::Key,
+                message: format!(
+                    "{first} and {key} both name SIG{signal}: give each signal one behaviour"
+                ),
+            });
+        }
+        spelled.insert(signal, key);
+    }
+
+    for (index, child) in node.children.iter().enumerate() {
+        check_node(child, &path.key("children").index(index), roles, doc)?;
+    }
+    Ok(())
+}
+
+/// `[a-z][a-z0-9-]*`.
+fn is_role_name(role: &str) -> bool {
+    let mut bytes = role.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn not_blank(value: &str, path: FieldPath, hint: &str) -> Result<(), Invalid> {
+    if value.trim().is_empty() {
+        Err(at(path, format!("is empty: {hint}")))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a parsed candidate; the first broken rule.
+pub(super) fn validate_candidate(candidate: &Candidate) -> Result<(), Invalid> {
+    let root = FieldPath::root();
+    not_blank(
+        &candidate.title,
+        root.key("title"),
+        "say in one line what this init is",
+    )?;
+
+    let argv = root.key("argv");
+    if candidate.argv.is_empty() {
+        return Err(at(
+            argv,
+            "is empty: give PID 1's argv, with `{workload}` where the workload goes",
+        ));
+    }
+    let mut workload_at: Option<FieldPath> = None;
+    for (index, arg) in candidate.argv.iter().enumerate() {
+        let here = argv.index(index);
+        for name in placeholders(arg) {
+            if !PLACEHOLDERS.contains(&name) {
+                return Err(at(
+                    here,
+                    format!(
+                        "unknown placeholder {{{name}}} (placeholders: {{bin}}, {{workload}}, \
+                         {{dir}}; write shell variables as $NAME)"
+                    ),
+                ));
+            }
+            if name == "workload" && arg != "{workload}" {
+                return Err(at(
+                    here,
+                    "{workload} must be an argument of its own: it stands for the whole \
+                     workload command",
+                ));
+            }
+        }
+        if arg == "{workload}" {
+            if let Some(first) = &workload_at {
+                return Err(at(
+                    here,
+                    format!(
+                        "{{workload}} appears twice (first at {first}): the workload runs once"
+                    ),
+                ));
+            }
+            workload_at = Some(here);
+        }
+    }
+    if workload_at.is_none() {
+        return Err(at(
+            argv,
+            "has no `{workload}` argument: PID 1 must be told to start the workload",
+        ));
+    }
+
+    let install = root.key("install");
+    match &candidate.install {
+        Install::Debian { package, binary } => {
+            not_blank(package, install.key("package"), "name the Debian package")?;
+            let inside = !binary.is_empty()
+                && !binary.starts_with('/')
+                && !binary.split('/').any(|part| part == "..");
+            if !inside {
+                return Err(at(
+                    install.key("binary"),
+                    format!(
+                        "{binary:?} is not a path inside the package: write it relative to the \
+                         package root, like \"usr/bin/tini\""
+                    ),
+                ));
+            }
+        }
+        Install::Host { path } => {
+            if !path.starts_with('/') {
+                return Err(at(
+                    install.key("path"),
+                    format!(
+                        "{path:?} is not an absolute path: write where it is, like \"/bin/sh\""
+                    ),
+                ));
+            }
+        }
+        Install::Probe => {}
+    }
+    Ok(())
+}
+
+/// The `{name}` placeholders in an argument, `name` being `[A-Za-z_][A-Za-z0-9_]*`; other
+/// braces (`${1}`, `{}`) are left alone.
+fn placeholders(arg: &str) -> Vec<&str> {
+    let mut found = Vec::new();
+    let mut rest = arg;
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        let Some(close) = rest.find('}') else { break };
+        let name = &rest[..close];
+        let mut bytes = name.bytes();
+        let is_name = bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if is_name {
+            found.push(name);
+            rest = &rest[close + 1..];
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_names() {
+        for good in ["app", "worker-2", "a"] {
+            assert!(is_role_name(good), "{good}");
+        }
+        for bad in ["", "App", "2app", "-app", "app_1", "app worker", "é"] {
+            assert!(!is_role_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn placeholders_are_names_in_braces() {
+        assert_eq!(placeholders("{bin}"), ["bin"]);
+        assert_eq!(placeholders("{dir}/run.sh {x}"), ["dir", "x"]);
+        assert!(placeholders("${1} {} { bin } {2x}").is_empty());
+        assert_eq!(placeholders("{{bin}"), ["bin"]);
+    }
+}

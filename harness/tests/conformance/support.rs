@@ -1,0 +1,101 @@
+//! Shared setup of the integration tests: the workspace, the static probe, the launcher,
+//! installed candidates and a one-call way to execute a candidate × case.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use harness::conformance::{MatrixOptions, ReadyRun, RunRecord, execute_one};
+use harness::install::{build_probe, install_candidate};
+use harness::plan::PlannedRun;
+use harness::run::Launcher;
+use harness::sandbox::SandboxMode;
+use harness::spec::{Candidate, Case, Profile, load_candidates, load_cases};
+
+/// The time scale of the tests: the xtask default.
+pub const TIME_SCALE: f64 = 0.05;
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("harness/ has a parent")
+        .to_path_buf()
+}
+
+/// The static probe, built once per test binary. A failure here fails every test that needs
+/// it: under CI a missing requirement is an error, never a skip.
+pub fn probe() -> &'static Path {
+    static PROBE: OnceLock<PathBuf> = OnceLock::new();
+    PROBE.get_or_init(|| match build_probe(&root()) {
+        Ok(path) => path,
+        Err(error) => panic!("building the static probe: {}", harness::conformance::chain(&error)),
+    })
+}
+
+pub fn cases() -> &'static [Case] {
+    static CASES: OnceLock<Vec<Case>> = OnceLock::new();
+    CASES.get_or_init(|| {
+        let loaded = load_cases(&root().join("cases"));
+        assert!(loaded.errors.is_empty(), "cases/ does not load: {:?}", loaded.errors);
+        loaded.items
+    })
+}
+
+pub fn candidates() -> &'static [Candidate] {
+    static CANDIDATES: OnceLock<Vec<Candidate>> = OnceLock::new();
+    CANDIDATES.get_or_init(|| {
+        let loaded = load_candidates(&root().join("fixtures/candidates"));
+        assert!(loaded.errors.is_empty(), "fixtures/candidates does not load: {:?}", loaded.errors);
+        loaded.items
+    })
+}
+
+pub fn case(name: &str) -> Case {
+    cases()
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no case {name} in cases/"))
+        .clone()
+}
+
+pub fn candidate(name: &str) -> Candidate {
+    candidates()
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no candidate {name} in fixtures/candidates/"))
+        .clone()
+}
+
+pub fn options() -> MatrixOptions {
+    let work_dir = root().join("target/runs");
+    std::fs::create_dir_all(&work_dir).expect("creating target/runs");
+    MatrixOptions {
+        time_scale: TIME_SCALE,
+        jobs: 1,
+        mode: SandboxMode::detect(),
+        probe: probe().to_path_buf(),
+        launcher: Launcher {
+            program: PathBuf::from(env!("CARGO_BIN_EXE_pid1check-launch")),
+            args: Vec::new(),
+        },
+        work_dir,
+        read_only_paths: vec![root().join("target/candidates")],
+    }
+}
+
+/// Install (if needed) and run one candidate × case under the docker profile.
+pub fn execute(candidate: Candidate, case: Case) -> RunRecord {
+    let install = install_candidate(&root(), &candidate)
+        .map_err(|error| format!("not installed: {}", harness::conformance::chain(&error)));
+    if let Err(reason) = &install {
+        panic!("candidate {} cannot be installed here: {reason}", candidate.name);
+    }
+    let ready = ReadyRun {
+        run: PlannedRun {
+            candidate,
+            case,
+            profile: Profile::docker(),
+        },
+        install,
+    };
+    execute_one(&ready, &options())
+}

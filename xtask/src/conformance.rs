@@ -1,0 +1,409 @@
+//! `cargo xtask conformance`: load cases and candidates, install what is missing, run the
+//! matrix, compare every normalised trace with its snapshot, write the reports.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use harness::conformance::{
+    MatrixOptions, ReadyRun, RunRecord, chain, execute_matrix, snapshot_text,
+};
+use harness::install::{build_probe, install_candidate};
+use harness::matrix::{CandidateSummary, CaseSummary, Matrix, Outcome, SCHEMA_VERSION};
+use harness::observe::Observer;
+use harness::plan::plan;
+use harness::run::Launcher;
+use harness::sandbox::SandboxMode;
+use harness::snapshot::{SnapshotStatus, SnapshotStore, snapshot_name};
+use harness::spec::{
+    Candidate, CandidateKind, Install, Profile, load_candidate, load_candidates, load_cases, select,
+};
+
+use crate::exit_code;
+
+/// Flags of `cargo xtask conformance`.
+#[derive(Debug, Args)]
+pub struct ConformanceArgs {
+    /// A candidate by name (from fixtures/candidates) or a path to a candidate TOML file;
+    /// repeatable. Default: every candidate.
+    #[arg(long = "candidate", value_name = "NAME|PATH.toml")]
+    candidates: Vec<String>,
+    /// Test any init ad hoc: its command line, to which the workload's path is appended
+    /// (e.g. '/usr/local/bin/my-init --').
+    #[arg(long, value_name = "'CMD ARGS...'")]
+    init: Option<String>,
+    /// Name for the runs of --init in reports (default: custom).
+    #[arg(long, default_value = "custom", requires = "init")]
+    name: String,
+    /// A case by name; repeatable. Default: every case in cases/.
+    #[arg(long = "case", value_name = "NAME")]
+    cases: Vec<String>,
+    /// Where to write results.json and matrix.md. Default: reports/, on full runs only.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Accept the new traces: rewrite differing snapshots, remove stale ones.
+    #[arg(long)]
+    bless: bool,
+    /// Run everything N times and report any run whose trace or outcome changed.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    repeat: usize,
+    /// Runs at once (they mostly wait). Default: 4 × the number of cores.
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Multiply every grace period and case delay by F (never below 50 ms).
+    #[arg(long, default_value_t = 0.05, value_name = "F")]
+    time_scale: f64,
+    /// Compare --init runs with snapshots too.
+    #[arg(long)]
+    snapshot_custom: bool,
+}
+
+/// Run the subcommand; returns the process exit code.
+pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
+    let mut bad_input = false;
+    let mut complain = |message: String| {
+        eprintln!("error: {message}");
+        bad_input = true;
+    };
+    if !(args.time_scale > 0.0 && args.time_scale.is_finite()) {
+        complain(format!("--time-scale must be a positive number, not {}", args.time_scale));
+        return ExitCode::from(exit_code::BAD_INPUT);
+    }
+    let loaded_cases = load_cases(&root.join("cases"));
+    for error in &loaded_cases.errors {
+        complain(chain(error));
+    }
+    let cases = match select(&loaded_cases.items, &args.cases) {
+        Ok(cases) => cases.into_iter().cloned().collect::<Vec<_>>(),
+        Err(error) => {
+            complain(chain(&error));
+            Vec::new()
+        }
+    };
+    let candidates = choose_candidates(root, args, &mut complain);
+    let filtered = !args.cases.is_empty() || !args.candidates.is_empty() || args.init.is_some();
+    if cases.is_empty() || candidates.is_empty() {
+        eprintln!("error: nothing to run ({} cases, {} candidates)", cases.len(), candidates.len());
+        return ExitCode::from(exit_code::BAD_INPUT);
+    }
+
+    let probe = match build_probe(root) {
+        Ok(probe) => probe,
+        Err(error) => {
+            eprintln!("error: building the probe: {}", chain(&error));
+            return ExitCode::from(exit_code::FAILED);
+        }
+    };
+    let installs: BTreeMap<String, Result<harness::install::Installed, String>> = candidates
+        .iter()
+        .map(|candidate| {
+            let installed = install_candidate(root, candidate)
+                .map_err(|error| format!("not installed: {}", chain(&error)));
+            (candidate.name.clone(), installed)
+        })
+        .collect();
+    let mut runs: Vec<ReadyRun> = plan(&candidates, &cases, &[Profile::docker()])
+        .into_iter()
+        .map(|run| ReadyRun {
+            install: installs
+                .get(&run.candidate.name)
+                .cloned()
+                .unwrap_or_else(|| Err("not installed".to_owned())),
+            run,
+        })
+        .collect();
+    let repeat = args.repeat.max(1);
+    if repeat > 1 {
+        runs = runs.iter().flat_map(|r| std::iter::repeat_n(r.clone(), repeat)).collect();
+    }
+    let options = match matrix_options(root, args, probe) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(exit_code::FAILED);
+        }
+    };
+    eprintln!(
+        "running {} runs ({} candidates × {} cases{}), {} at a time, sandbox mode {}",
+        runs.len(),
+        candidates.len(),
+        cases.len(),
+        if repeat > 1 { format!(" × {repeat} repeats") } else { String::new() },
+        options.jobs,
+        options.mode.name()
+    );
+    let started = std::time::Instant::now();
+    let records = execute_matrix(&runs, &options, &|record: &RunRecord| {
+        let r = &record.result;
+        eprintln!("  {:<14} {:<24} {:<8} {}", r.candidate, r.case, outcome_word(r.outcome), r.reason);
+    });
+    eprintln!("{} runs in {:.1} s", records.len(), started.elapsed().as_secs_f64());
+
+    let mut failed = false;
+    if repeat > 1 {
+        failed |= report_instability(&records, repeat);
+    }
+    let firsts: Vec<&RunRecord> = records.iter().step_by(repeat).collect();
+    if firsts.iter().any(|r| r.result.outcome == Outcome::NotRun) {
+        eprintln!("some runs did not run (see `not run` above): the matrix is incomplete");
+        failed = true;
+    }
+    failed |= compare_snapshots(root, args, &firsts, filtered);
+    let matrix = Matrix {
+        schema: SCHEMA_VERSION,
+        observers: Observer::BASELINE.iter().map(|o| observer_name(*o)).collect(),
+        time_scale: args.time_scale,
+        sandbox_mode: options.mode.name().to_owned(),
+        candidates: candidates
+            .iter()
+            .map(|c| CandidateSummary {
+                name: c.name.clone(),
+                title: c.title.clone(),
+                version: match installs.get(&c.name) {
+                    Some(Ok(installed)) => installed.version.clone(),
+                    _ => "not installed".to_owned(),
+                },
+                source: match installs.get(&c.name) {
+                    Some(Ok(installed)) => installed.source.clone(),
+                    _ => harness::install::source_label(&c.install),
+                },
+            })
+            .collect(),
+        cases: cases
+            .iter()
+            .map(|c| CaseSummary {
+                name: c.name.clone(),
+                title: c.title.clone(),
+            })
+            .collect(),
+        runs: firsts.iter().map(|r| r.result.clone()).collect(),
+    };
+    println!("{}", harness::report::render_markdown(&matrix));
+    let out = args.out.clone().or_else(|| (!filtered).then(|| root.join("reports")));
+    if let Some(out) = out {
+        match write_reports(&out, &matrix) {
+            Ok(()) => eprintln!("reports written to {}", out.display()),
+            Err(error) => {
+                eprintln!("error: writing reports to {}: {error}", out.display());
+                failed = true;
+            }
+        }
+    }
+    if bad_input {
+        ExitCode::from(exit_code::BAD_INPUT)
+    } else if failed {
+        ExitCode::from(exit_code::FAILED)
+    } else {
+        ExitCode::from(exit_code::OK)
+    }
+}
+
+fn choose_candidates(root: &Path, args: &ConformanceArgs, complain: &mut impl FnMut(String)) -> Vec<Candidate> {
+    let loaded = load_candidates(&root.join("fixtures/candidates"));
+    let mut chosen = Vec::new();
+    let (paths, names): (Vec<&String>, Vec<&String>) =
+        args.candidates.iter().partition(|c| c.ends_with(".toml"));
+    for path in paths {
+        match load_candidate(Path::new(path)) {
+            Ok(candidate) => chosen.push(candidate),
+            Err(error) => complain(chain(&error)),
+        }
+    }
+    let want_all = args.candidates.is_empty() && args.init.is_none();
+    if want_all || !names.is_empty() {
+        for error in &loaded.errors {
+            complain(chain(error));
+        }
+        for name in &names {
+            match select(&loaded.items, &[name.as_str()]) {
+                Ok(found) => chosen.extend(found.into_iter().cloned()),
+                Err(error) => complain(chain(&error)),
+            }
+        }
+        if want_all {
+            chosen.extend(loaded.items.iter().cloned());
+        }
+    }
+    if let Some(init) = &args.init {
+        match custom_candidate(init, &args.name) {
+            Ok(candidate) => chosen.push(candidate),
+            Err(message) => complain(message),
+        }
+    }
+    chosen
+}
+
+/// A candidate for `--init 'CMD ARGS'`: the command line with the workload appended.
+fn custom_candidate(init: &str, name: &str) -> Result<Candidate, String> {
+    let words = shlex::split(init).ok_or_else(|| format!("--init: cannot split `{init}` into words (unbalanced quotes?)"))?;
+    let Some(program) = words.first() else {
+        return Err("--init: the command is empty".to_owned());
+    };
+    let path = which(program).ok_or_else(|| format!("--init: `{program}` is not an executable path or on PATH"))?;
+    let mut argv = vec!["{bin}".to_owned()];
+    argv.extend(words[1..].iter().cloned());
+    argv.push("{workload}".to_owned());
+    Ok(Candidate {
+        name: name.to_owned(),
+        dir: std::env::current_dir().unwrap_or_default(),
+        title: format!("ad hoc: {init}"),
+        kind: CandidateKind::Forwarder,
+        install: Install::Host {
+            path: path.to_string_lossy().into_owned(),
+        },
+        argv,
+        stop_signal: None,
+    })
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    let candidate = Path::new(program);
+    if candidate.is_absolute() {
+        return candidate.is_file().then(|| candidate.to_path_buf());
+    }
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(program))
+        .find(|path| path.is_file())
+}
+
+fn matrix_options(root: &Path, args: &ConformanceArgs, probe: PathBuf) -> Result<MatrixOptions, String> {
+    let program = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
+    let work_dir = root.join("target/runs");
+    std::fs::create_dir_all(&work_dir).map_err(|e| format!("creating {}: {e}", work_dir.display()))?;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    Ok(MatrixOptions {
+        time_scale: args.time_scale,
+        jobs: args.jobs.unwrap_or(cores * 4),
+        mode: SandboxMode::detect(),
+        probe,
+        launcher: Launcher {
+            program,
+            args: vec!["__launch".into()],
+        },
+        work_dir,
+        read_only_paths: vec![root.join("target/candidates")],
+    })
+}
+
+/// Compare (or bless) every completed run's snapshot; returns whether anything failed.
+fn compare_snapshots(root: &Path, args: &ConformanceArgs, records: &[&RunRecord], filtered: bool) -> bool {
+    let store = SnapshotStore::new(root.join("reports/snapshots"));
+    let mut failed = false;
+    let mut referenced = BTreeSet::new();
+    let (mut blessed, mut differing, mut missing) = (0, 0, 0);
+    for record in records {
+        let r = &record.result;
+        if r.outcome == Outcome::NotRun || (args.init.as_deref().is_some() && r.candidate == args.name && !args.snapshot_custom) {
+            continue;
+        }
+        let name = snapshot_name(&r.candidate, &r.case, &r.profile);
+        referenced.insert(name.clone());
+        let body = snapshot_text(record);
+        if args.bless {
+            match store.bless(&name, &body, "cargo xtask conformance") {
+                Ok(true) => blessed += 1,
+                Ok(false) => {}
+                Err(error) => {
+                    eprintln!("error: {}", chain(&error));
+                    failed = true;
+                }
+            }
+            continue;
+        }
+        match store.check(&name, &body) {
+            Ok(SnapshotStatus::Matches) => {}
+            Ok(SnapshotStatus::Differs { diff }) => {
+                differing += 1;
+                eprintln!("snapshot {name} differs:\n{diff}");
+            }
+            Ok(SnapshotStatus::Missing) => {
+                missing += 1;
+                eprintln!("snapshot {name} is missing (run with --bless to record it):\n{body}");
+            }
+            Err(error) => {
+                eprintln!("error: {}", chain(&error));
+                failed = true;
+            }
+        }
+    }
+    if !filtered {
+        match store.unreferenced(&referenced) {
+            Ok(stale) => {
+                for path in stale {
+                    if args.bless {
+                        match std::fs::remove_file(&path) {
+                            Ok(()) => eprintln!("removed stale snapshot {}", path.display()),
+                            Err(error) => eprintln!("error: removing {}: {error}", path.display()),
+                        }
+                    } else {
+                        eprintln!("stale snapshot (no run produces it): {}", path.display());
+                        failed = true;
+                    }
+                }
+            }
+            Err(error) => {
+                eprintln!("error: {}", chain(&error));
+                failed = true;
+            }
+        }
+    }
+    if args.bless {
+        eprintln!("blessed {blessed} snapshots");
+    } else if differing + missing > 0 {
+        eprintln!("{differing} snapshots differ, {missing} missing");
+        failed = true;
+    }
+    failed
+}
+
+/// With `--repeat N`, records come in groups of N for the same run: report any group whose
+/// normalised trace or outcome is not the same every time.
+fn report_instability(records: &[RunRecord], repeat: usize) -> bool {
+    let mut unstable = 0;
+    for group in records.chunks(repeat) {
+        let first = &group[0];
+        let first_text = snapshot_text(first);
+        for (index, other) in group.iter().enumerate().skip(1) {
+            let text = snapshot_text(other);
+            if text != first_text || other.result.outcome != first.result.outcome {
+                unstable += 1;
+                let diff = similar::TextDiff::from_lines(&first_text, &text);
+                eprintln!(
+                    "UNSTABLE {} × {} (repeat 1 vs {}):\n{}",
+                    first.result.candidate,
+                    first.result.case,
+                    index + 1,
+                    diff.unified_diff().header("repeat 1", &format!("repeat {}", index + 1))
+                );
+                break;
+            }
+        }
+    }
+    eprintln!("{unstable} unstable runs out of {} (each repeated {repeat} times)", records.len() / repeat);
+    unstable > 0
+}
+
+fn write_reports(out: &Path, matrix: &Matrix) -> std::io::Result<()> {
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join("results.json"), harness::report::render_json(matrix))?;
+    std::fs::write(out.join("matrix.md"), harness::report::render_markdown(matrix))
+}
+
+fn outcome_word(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Pass => "pass",
+        Outcome::Fail => "FAIL",
+        Outcome::Unknown => "unknown",
+        Outcome::NotRun => "not-run",
+    }
+}
+
+fn observer_name(observer: Observer) -> String {
+    serde_json::to_value(observer)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
