@@ -7,14 +7,12 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::socket::{
-    AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr, bind, recv, socket,
-};
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr, bind, recv, socket};
 use pid1check_probe::{Event, Report, SOCKET_FILE, WORKLOAD_FILE};
 
 use super::spec::{RunSpec, RunStep};
 use crate::observe::scan_namespace;
-use crate::sandbox::{Pid1, RootView, SandboxError, spawn_pid1, sys};
+use crate::sandbox::{Pid1, RootView, spawn_pid1, sys};
 use crate::signal::SignalNumber;
 use crate::spec::Target;
 use crate::trace::{Action, ActionKind, ExitStatus, RunEnd, SandboxFacts, Trace};
@@ -42,7 +40,9 @@ pub fn drive(spec: &RunSpec) -> Trace {
         mode: spec.sandbox.mode.name().to_owned(),
         root: match spec.sandbox.mode.root_view() {
             RootView::Overlay => "overlay of / with a tmpfs upper layer".to_owned(),
-            RootView::ReadOnlyBinds => "tmpfs with read-only binds of the system directories".to_owned(),
+            RootView::ReadOnlyBinds => {
+                "tmpfs with read-only binds of the system directories".to_owned()
+            }
         },
     };
     let setup_failed = |reason: String| Trace {
@@ -56,7 +56,7 @@ pub fn drive(spec: &RunSpec) -> Trace {
     };
     let pid1 = match spawn_pid1(&spec.sandbox) {
         Ok(pid1) => pid1,
-        Err(error) => return setup_failed(sentence(&error)),
+        Err(error) => return setup_failed(crate::error_chain(&error)),
     };
     let start = monotonic_ns();
     let mut run = Driver {
@@ -79,8 +79,8 @@ fn open_channel(spec: &RunSpec) -> Result<OwnedFd, String> {
     let channel = spec.sandbox.channel_dir();
     std::fs::create_dir_all(&channel)
         .map_err(|e| format!("creating {}: {e}", channel.display()))?;
-    let workload = serde_json::to_vec(&spec.workload)
-        .map_err(|e| format!("encoding the workload: {e}"))?;
+    let workload =
+        serde_json::to_vec(&spec.workload).map_err(|e| format!("encoding the workload: {e}"))?;
     let workload_path = channel.join(WORKLOAD_FILE);
     std::fs::write(&workload_path, workload)
         .map_err(|e| format!("writing {}: {e}", workload_path.display()))?;
@@ -98,18 +98,6 @@ fn open_channel(spec: &RunSpec) -> Result<OwnedFd, String> {
     bind(std::os::fd::AsRawFd::as_raw_fd(&socket), &address)
         .map_err(|e| format!("binding {}: {e}", socket_path.display()))?;
     Ok(socket)
-}
-
-/// An error and its causes in one line.
-fn sentence(error: &SandboxError) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 struct Driver {
@@ -130,7 +118,9 @@ impl Driver {
     fn execute(&mut self, spec: &RunSpec) {
         let ready_by = monotonic_ns() + ms_to_ns(spec.ready_timeout_ms);
         let ready = self.wait_until(ready_by, |run| {
-            spec.ready_roles.iter().all(|role| run.started.contains_key(role))
+            spec.ready_roles
+                .iter()
+                .all(|role| run.started.contains_key(role))
         });
         if !ready {
             if self.end == RunEnd::Completed {
