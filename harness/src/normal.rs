@@ -170,6 +170,13 @@ impl NormalTrace {
     }
 }
 
+// Order of event groups inside a phase.
+const GROUP_OPENING: u8 = 0;
+const GROUP_WORKLOAD: u8 = 1;
+const GROUP_RUNTIME: u8 = 2;
+const GROUP_DERIVED: u8 = 3;
+const GROUP_RUN_END: u8 = 4;
+
 /// Turns a raw trace into its normalised form; `case` gives the workload tree whose preorder
 /// orders the roles.
 pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
@@ -186,9 +193,23 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
     let roles = Roles::from_reports(&reports);
     let phases = Boundaries::from_trace(trace);
 
-    let mut events = Vec::new();
+    // Each event carries its group inside its phase: the action that opens the phase first,
+    // then the workload's reports, then the runtime's other observations, then what is
+    // derived. That reads causally (a scan comes after what it scanned) and is deterministic.
+    let mut events: Vec<(u8, NormalEvent)> = Vec::new();
     for action in &trace.actions {
         let phase = phases.phase_at(action.mono_ns);
+        let opens_phase = matches!(
+            action.what,
+            ActionKind::SignalSent { stop: true, .. }
+                | ActionKind::Escalated
+                | ActionKind::Pid1Exited { .. }
+        );
+        let group = if opens_phase {
+            GROUP_OPENING
+        } else {
+            GROUP_RUNTIME
+        };
         let runtime = |event: &str, signal: Option<String>, detail: String| NormalEvent {
             phase,
             role: RUNTIME.to_owned(),
@@ -196,57 +217,61 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
             signal,
             detail,
         };
-        events.push(match &action.what {
-            ActionKind::Ready => runtime(event::READY, None, String::new()),
-            ActionKind::SignalSent {
-                target,
-                signal,
-                stop,
-            } => runtime(
-                event::SIGNAL_SENT,
-                Some(signal.name()),
-                if *stop {
-                    format!("to={target} (stop signal)")
-                } else {
-                    format!("to={target}")
-                },
-            ),
-            ActionKind::Escalated => runtime(event::ESCALATED, None, "SIGKILL to pid1".to_owned()),
-            ActionKind::WaitedExit { role, exited } => runtime(
-                event::WAITED_EXIT,
-                None,
-                format!("role={role} exited={exited}"),
-            ),
-            // `peak` is left out: how many zombies coexisted depends on timing.
-            ActionKind::ZombieScan { label, zombies, .. } => {
-                let mut names: Vec<&str> = zombies.iter().map(|&pid| roles.name(pid)).collect();
-                names.sort_unstable();
-                runtime(
-                    event::ZOMBIE_SCAN,
+        events.push((
+            group,
+            match &action.what {
+                ActionKind::Ready => runtime(event::READY, None, String::new()),
+                ActionKind::SignalSent {
+                    target,
+                    signal,
+                    stop,
+                } => runtime(
+                    event::SIGNAL_SENT,
+                    Some(signal.name()),
+                    if *stop {
+                        format!("to={target} (stop signal)")
+                    } else {
+                        format!("to={target}")
+                    },
+                ),
+                ActionKind::Escalated => {
+                    runtime(event::ESCALATED, None, "SIGKILL to pid1".to_owned())
+                }
+                ActionKind::WaitedExit { role, exited } => runtime(
+                    event::WAITED_EXIT,
                     None,
-                    zombie_scan_detail(label, &names.join(", ")),
-                )
-            }
-            ActionKind::SurvivorScan { survivors } => runtime(
-                event::SURVIVOR_SCAN,
-                None,
-                format!("survivors={}", survivors.len()),
-            ),
-            ActionKind::Pid1Exited { status } => NormalEvent {
-                phase,
-                role: roles.name(1).to_owned(),
-                event: event::EXITED.to_owned(),
-                signal: None,
-                detail: format!("status={}", status_text(*status)),
+                    format!("role={role} exited={exited}"),
+                ),
+                // `peak` is left out: how many zombies coexisted depends on timing.
+                ActionKind::ZombieScan { label, zombies, .. } => {
+                    let mut names: Vec<&str> = zombies.iter().map(|&pid| roles.name(pid)).collect();
+                    names.sort_unstable();
+                    runtime(
+                        event::ZOMBIE_SCAN,
+                        None,
+                        zombie_scan_detail(label, &names.join(", ")),
+                    )
+                }
+                ActionKind::SurvivorScan { survivors } => runtime(
+                    event::SURVIVOR_SCAN,
+                    None,
+                    format!("survivors={}", survivors.len()),
+                ),
+                ActionKind::Pid1Exited { status } => NormalEvent {
+                    phase,
+                    role: roles.name(1).to_owned(),
+                    event: event::EXITED.to_owned(),
+                    signal: None,
+                    detail: format!("status={}", status_text(*status)),
+                },
             },
-        });
+        ));
     }
 
     for report in &reports {
-        events.push(normal_report(
-            report,
-            &roles,
-            phases.phase_at(report.mono_ns),
+        events.push((
+            GROUP_WORKLOAD,
+            normal_report(report, &roles, phases.phase_at(report.mono_ns)),
         ));
     }
 
@@ -274,29 +299,37 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
         } else {
             VANISHED_DETAIL
         };
-        events.push(NormalEvent {
-            phase: Phase::AfterTeardown,
-            role: role.to_owned(),
-            event: event::VANISHED.to_owned(),
-            signal: None,
-            detail: detail.to_owned(),
-        });
+        events.push((
+            GROUP_DERIVED,
+            NormalEvent {
+                phase: Phase::AfterTeardown,
+                role: role.to_owned(),
+                event: event::VANISHED.to_owned(),
+                signal: None,
+                detail: detail.to_owned(),
+            },
+        ));
     }
 
     if let Some(detail) = run_end_detail(&trace.end) {
-        events.push(NormalEvent {
-            phase: Phase::AfterTeardown,
-            role: RUNTIME.to_owned(),
-            event: event::RUN_END.to_owned(),
-            signal: None,
-            detail,
-        });
+        events.push((
+            GROUP_RUN_END,
+            NormalEvent {
+                phase: Phase::AfterTeardown,
+                role: RUNTIME.to_owned(),
+                event: event::RUN_END.to_owned(),
+                signal: None,
+                detail,
+            },
+        ));
     }
 
-    // Stable by phase: inside a phase the order pushed above is the canonical one (actions in
-    // recorded order, probe reports by role and seq, derived events, run end).
-    events.sort_by_key(|e| e.phase);
-    NormalTrace { events }
+    // Stable: inside a group the order pushed above is canonical (actions in recorded order,
+    // reports by role in tree preorder and seq).
+    events.sort_by_key(|(group, e)| (e.phase, *group));
+    NormalTrace {
+        events: events.into_iter().map(|(_, e)| e).collect(),
+    }
 }
 
 /// Role names of the workload tree, in preorder (root first, children in file order).
@@ -710,23 +743,23 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn canonical_order_is_actions_then_roles_in_tree_preorder_then_vanished() {
+    fn canonical_order_is_opening_action_then_roles_in_tree_preorder_then_observations() {
         let normal = normalise(&graceful(0, [7, 8, 9], true), &tree());
         assert_eq!(
             lines(&normal),
             [
-                "before-stop runtime ready -",
                 "before-stop app started - ppid=pid1 pgid=pid1 sid=pid1",
                 "before-stop worker started - ppid=app pgid=pid1 sid=pid1",
                 "before-stop daemon started - ppid=app pgid=daemon sid=daemon",
+                "before-stop runtime ready -",
                 "after-stop-signal runtime signal-sent TERM to=pid1 (stop signal)",
-                "after-stop-signal runtime zombie-scan - label=after-app-exit zombies=[daemon]",
                 "after-stop-signal app caught TERM from=pid1 code=SI_USER",
                 "after-stop-signal app reaped - child=worker status=exit:0",
                 "after-stop-signal app caught CHLD from=worker code=CLD_EXITED",
                 "after-stop-signal app exiting - code=0",
                 "after-stop-signal worker caught TERM from=pid1 code=SI_USER",
                 "after-stop-signal worker exiting - code=0",
+                "after-stop-signal runtime zombie-scan - label=after-app-exit zombies=[daemon]",
                 "after-teardown pid1 exited - status=exit:0",
                 "after-teardown runtime survivor-scan - survivors=0",
                 "after-teardown daemon vanished - no exit report: ended by a signal before its exit path",
@@ -821,8 +854,8 @@ pub(crate) mod tests {
         assert_eq!(
             lines(&normal),
             [
-                "before-stop runtime ready -",
                 "before-stop app started - ppid=outside pgid=outside sid=outside",
+                "before-stop runtime ready -",
                 "after-stop-signal runtime signal-sent TERM to=pid1 (stop signal)",
                 "after-escalation runtime escalated - SIGKILL to pid1",
                 "after-teardown app exited - status=signal:KILL",
@@ -875,13 +908,13 @@ pub(crate) mod tests {
         assert_eq!(
             lines(&normal),
             [
-                "before-stop runtime zombie-scan - label=scan zombies=[app, other, other, pid1]",
                 "before-stop app started - ppid=pid1 pgid=pid1 sid=pid1",
                 "before-stop app caught TERM from=outside code=SI_USER",
                 "before-stop app caught TERM from=other code=SI_USER",
                 "before-stop app caught SEGV from=outside code=SI_KERNEL",
                 "before-stop app caught USR1 from=pid1 code=3",
                 "before-stop app reaped - child=other status=signal:ABRT core-dumped",
+                "before-stop runtime zombie-scan - label=scan zombies=[app, other, other, pid1]",
                 "after-teardown app vanished - no exit report: ended by a signal before its exit path",
             ]
         );
