@@ -99,7 +99,10 @@ pub fn execute_one(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
     {
         Ok(dir) => dir,
         Err(error) => {
-            let reason = format!("creating a run directory in {}: {error}", options.work_dir.display());
+            let reason = format!(
+                "creating a run directory in {}: {error}",
+                options.work_dir.display()
+            );
             return not_run(ready, &installed.version, reason);
         }
     };
@@ -150,7 +153,9 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
                     Some(status) => format!("exited with {status:?}"),
                     None => "was still running".to_owned(),
                 },
-                last_line.map(|l| format!("; console: {l}")).unwrap_or_default()
+                last_line
+                    .map(|l| format!("; console: {l}"))
+                    .unwrap_or_default()
             );
         }
         RunEnd::DeadlineExceeded => {
@@ -201,17 +206,8 @@ fn not_run(ready: &ReadyRun, version: &str, reason: String) -> RunRecord {
     }
 }
 
-/// An error and its causes in one line.
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+/// An error and its causes in one line (re-exported for the command line).
+pub use crate::error_chain as chain;
 
 /// The text snapshotted for a run: the normalised trace, then one line per verdict, so a
 /// change of behaviour or of judgement shows in review.

@@ -25,3 +25,16 @@ pub mod snapshot;
 pub mod spec;
 pub mod trace;
 pub mod verdict;
+
+/// An error and its chain of causes in one line (`a: b: c`): how a "not run: REASON" or a
+/// command-line error is printed.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

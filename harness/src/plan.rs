@@ -186,7 +186,11 @@ fn wire_node(node: &Node, time_scale: f64) -> pid1check_probe::Node {
                         wait_children,
                     } => wire::Behaviour::Exit {
                         code,
-                        cleanup_ms: if cleanup_ms == 0 { 0 } else { scale(cleanup_ms) },
+                        cleanup_ms: if cleanup_ms == 0 {
+                            0
+                        } else {
+                            scale(cleanup_ms)
+                        },
                         wait_children,
                     },
                     Behaviour::Ignore => wire::Behaviour::Ignore,
@@ -214,7 +218,11 @@ mod tests {
     fn scaling_keeps_a_floor_but_never_raises_short_times() {
         assert_eq!(scale_ms(10_000, 0.05), 500);
         assert_eq!(scale_ms(100, 0.05), 50, "floored");
-        assert_eq!(scale_ms(20, 0.05), 20, "never raised above what the case wrote");
+        assert_eq!(
+            scale_ms(20, 0.05),
+            20,
+            "never raised above what the case wrote"
+        );
         assert_eq!(scale_ms(10_000, 1.0), 10_000);
         assert_eq!(scale_ms(0, 0.05), 0);
     }

@@ -34,7 +34,7 @@ fn run_to(root: &Path, args: &CandidatesArgs, out: &mut impl Write) -> anyhow::R
     let loaded = load_candidates(&dir);
     let mut failed: Vec<String> = Vec::new();
     for error in &loaded.errors {
-        writeln!(out, "failed: {}", reason(error))?;
+        writeln!(out, "failed: {}", harness::error_chain(error))?;
         failed.push(error.to_string());
     }
     let chosen = select(&loaded.items, &args.names)?;
@@ -109,18 +109,6 @@ impl Width {
         let name = candidates.iter().map(|c| c.name.len()).max().unwrap_or(0);
         Width { name, version: 12 }
     }
-}
-
-/// An error and its sources on one line, `: `-separated.
-fn reason(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// "1 candidate", "3 candidates".

@@ -106,16 +106,7 @@ fn check_name(name: &str) -> Result<(), InstallError> {
 }
 
 /// An error and its sources, `: `-separated, for a one-line reason.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use crate::error_chain as chain;
 
 #[cfg(test)]
 mod tests {
@@ -314,6 +305,33 @@ mod tests {
             printed.trim(),
             format!("tini version {}", upstream_version(&installed.version)),
         );
+        Ok(())
+    }
+
+    /// A binary the package does not ship fails after unpacking, saying how to list the
+    /// package's files, and leaves no record behind (network to Debian's registry).
+    #[test]
+    fn a_binary_the_package_lacks_fails_and_records_nothing() -> TestResult {
+        let root = tempfile::tempdir()?;
+        let mut candidate = fixture("tini")?;
+        candidate.install = Install::Debian {
+            package: "tini".into(),
+            binary: "usr/bin/tiny".into(),
+        };
+        let Err(error) = install_candidate(root.path(), &candidate) else {
+            panic!("tini ships no usr/bin/tiny");
+        };
+        let text = chain(&error);
+        assert!(
+            matches!(error, InstallError::BinaryMissing { .. }),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("Debian package `tini` ")
+                && text.contains(" has no file `usr/bin/tiny` (list its files with `dpkg-deb -c "),
+            "{text}"
+        );
+        assert!(find_installed(root.path(), &candidate).is_err());
         Ok(())
     }
 

@@ -91,20 +91,23 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
     if argv.is_empty() {
         return Err(SandboxError::Child("PID 1's argv is empty".to_owned()));
     }
-    let (go_read, go_write) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| prepare("a pipe")(e.into()))?;
-    let (err_read, err_write) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| prepare("a pipe")(e.into()))?;
+    let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| prepare("a pipe")(e.into()))?;
+    let (err_read, err_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| prepare("a pipe")(e.into()))?;
 
-    let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    let mut flags =
+        libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
     if spec.mode == SandboxMode::Unprivileged {
         flags |= libc::CLONE_NEWUSER;
     }
-    // SAFETY (of the call's contract): the launcher that calls us is single-threaded.
-    let cloned = unsafe { sys::clone_into_namespaces(flags) }.map_err(|source| SandboxError::Clone {
-        flags: namespace_names(flags),
-        source,
-    })?;
+    // SAFETY: spawn_pid1 is only called by the single-threaded pid1check-launch helper, which
+    // is what clone_into_namespaces requires (no other thread's half-done state is copied).
+    let cloned =
+        unsafe { sys::clone_into_namespaces(flags) }.map_err(|source| SandboxError::Clone {
+            flags: namespace_names(flags),
+            source,
+        })?;
     let (pid, pidfd) = match cloned {
         Cloned::Child => {
             drop(go_write);
@@ -245,8 +248,18 @@ fn apply(op: &MountOp) -> nix::Result<()> {
             recursive,
             read_only,
         } => {
-            let rec = if *recursive { MsFlags::MS_REC } else { MsFlags::empty() };
-            mount(Some(source.as_path()), target, NONE, MsFlags::MS_BIND | rec, NONE)?;
+            let rec = if *recursive {
+                MsFlags::MS_REC
+            } else {
+                MsFlags::empty()
+            };
+            mount(
+                Some(source.as_path()),
+                target,
+                NONE,
+                MsFlags::MS_BIND | rec,
+                NONE,
+            )?;
             if *read_only {
                 // A remount must repeat the flags the kernel locked on the source (nosuid,
                 // nodev, noexec) or a user namespace gets EPERM.
@@ -305,7 +318,11 @@ fn describe(op: &MountOp) -> String {
         MountOp::Mkdir { path } => format!("creating {}", path.display()),
         MountOp::Touch { path } => format!("creating {}", path.display()),
         MountOp::Overlay { lower, target, .. } => {
-            format!("mounting an overlay of {} on {}", lower.display(), target.display())
+            format!(
+                "mounting an overlay of {} on {}",
+                lower.display(),
+                target.display()
+            )
         }
         MountOp::Bind { source, target, .. } => {
             format!("bind-mounting {} on {}", source.display(), target.display())

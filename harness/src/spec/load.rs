@@ -560,6 +560,19 @@ mod tests {
         );
     }
 
+    #[test]
+    fn every_candidate_in_fixtures_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/candidates");
+        let loaded = load_candidates(&dir);
+        let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+        assert!(errors.is_empty(), "{}", errors.join("\n"));
+        assert!(
+            !loaded.items.is_empty(),
+            "{} holds no candidate",
+            dir.display()
+        );
+    }
+
     const TERM_FORWARD: &str = r#"title = "t"
 why = "w"
 sources = ["s"]

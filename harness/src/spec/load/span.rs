@@ -225,7 +225,10 @@ impl<'i> Doc<'i> {
                 field: render_field(&missing_field(error.message(), &[])),
             };
         };
-        if let Some(word) = first_quoted(error.message())
+        // `missing field `x``: `x` is not in the file, so it cannot be found in it.
+        let missing = error.message().starts_with("missing field");
+        if !missing
+            && let Some(word) = first_quoted(error.message())
             && let Some((inner, anchor)) = self.descendant_matching(&entry.path, word)
         {
             let offset = match anchor {
@@ -453,8 +456,9 @@ mod tests {
         let doc = Doc::parse("a = 1\nbé = \"x\"\n");
         assert_eq!(doc.line_column(0), (1, 1));
         assert_eq!(doc.line_column(6), (2, 1));
-        // `=` after the two-byte `é`: byte 10, third character of line 2... plus the space.
+        // Line 2 is `bé = "x"`: its `=` is byte 10 but character 4, since `é` takes two bytes.
         assert_eq!(doc.line_column(10), (2, 4));
+        // Past the end: the empty line after the last newline.
         assert_eq!(doc.line_column(1000), (3, 1));
     }
 
