@@ -36,9 +36,12 @@ pub struct ConformanceArgs {
     /// Name for the runs of --init in reports (default: custom).
     #[arg(long, default_value = "custom", requires = "init")]
     name: String,
-    /// A case by name; repeatable. Default: every case in cases/.
+    /// A case by name; repeatable. Default: every case in the cases directory.
     #[arg(long = "case", value_name = "NAME")]
     cases: Vec<String>,
+    /// Where the case files are.
+    #[arg(long, value_name = "DIR")]
+    cases_dir: Option<PathBuf>,
     /// Where to write results.json and matrix.md. Default: reports/, on full runs only.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -67,10 +70,14 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
         bad_input = true;
     };
     if !(args.time_scale > 0.0 && args.time_scale.is_finite()) {
-        complain(format!("--time-scale must be a positive number, not {}", args.time_scale));
+        complain(format!(
+            "--time-scale must be a positive number, not {}",
+            args.time_scale
+        ));
         return ExitCode::from(exit_code::BAD_INPUT);
     }
-    let loaded_cases = load_cases(&root.join("cases"));
+    let cases_dir = args.cases_dir.clone().unwrap_or_else(|| root.join("cases"));
+    let loaded_cases = load_cases(&cases_dir);
     for error in &loaded_cases.errors {
         complain(chain(error));
     }
@@ -82,9 +89,16 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
         }
     };
     let candidates = choose_candidates(root, args, &mut complain);
-    let filtered = !args.cases.is_empty() || !args.candidates.is_empty() || args.init.is_some();
+    let filtered = !args.cases.is_empty()
+        || !args.candidates.is_empty()
+        || args.init.is_some()
+        || args.cases_dir.is_some();
     if cases.is_empty() || candidates.is_empty() {
-        eprintln!("error: nothing to run ({} cases, {} candidates)", cases.len(), candidates.len());
+        eprintln!(
+            "error: nothing to run ({} cases, {} candidates)",
+            cases.len(),
+            candidates.len()
+        );
         return ExitCode::from(exit_code::BAD_INPUT);
     }
 
@@ -115,7 +129,10 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
         .collect();
     let repeat = args.repeat.max(1);
     if repeat > 1 {
-        runs = runs.iter().flat_map(|r| std::iter::repeat_n(r.clone(), repeat)).collect();
+        runs = runs
+            .iter()
+            .flat_map(|r| std::iter::repeat_n(r.clone(), repeat))
+            .collect();
     }
     let options = match matrix_options(root, args, probe) {
         Ok(options) => options,
@@ -129,16 +146,30 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
         runs.len(),
         candidates.len(),
         cases.len(),
-        if repeat > 1 { format!(" × {repeat} repeats") } else { String::new() },
+        if repeat > 1 {
+            format!(" × {repeat} repeats")
+        } else {
+            String::new()
+        },
         options.jobs,
         options.mode.name()
     );
     let started = std::time::Instant::now();
     let records = execute_matrix(&runs, &options, &|record: &RunRecord| {
         let r = &record.result;
-        eprintln!("  {:<14} {:<24} {:<8} {}", r.candidate, r.case, outcome_word(r.outcome), r.reason);
+        eprintln!(
+            "  {:<14} {:<24} {:<8} {}",
+            r.candidate,
+            r.case,
+            outcome_word(r.outcome),
+            r.reason
+        );
     });
-    eprintln!("{} runs in {:.1} s", records.len(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "{} runs in {:.1} s",
+        records.len(),
+        started.elapsed().as_secs_f64()
+    );
 
     let mut failed = false;
     if repeat > 1 {
@@ -152,7 +183,10 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
     failed |= compare_snapshots(root, args, &firsts, filtered);
     let matrix = Matrix {
         schema: SCHEMA_VERSION,
-        observers: Observer::BASELINE.iter().map(|o| observer_name(*o)).collect(),
+        observers: Observer::BASELINE
+            .iter()
+            .map(|o| observer_name(*o))
+            .collect(),
         time_scale: args.time_scale,
         sandbox_mode: options.mode.name().to_owned(),
         candidates: candidates
@@ -180,7 +214,10 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
         runs: firsts.iter().map(|r| r.result.clone()).collect(),
     };
     println!("{}", harness::report::render_markdown(&matrix));
-    let out = args.out.clone().or_else(|| (!filtered).then(|| root.join("reports")));
+    let out = args
+        .out
+        .clone()
+        .or_else(|| (!filtered).then(|| root.join("reports")));
     if let Some(out) = out {
         match write_reports(&out, &matrix) {
             Ok(()) => eprintln!("reports written to {}", out.display()),
@@ -199,7 +236,11 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
     }
 }
 
-fn choose_candidates(root: &Path, args: &ConformanceArgs, complain: &mut impl FnMut(String)) -> Vec<Candidate> {
+fn choose_candidates(
+    root: &Path,
+    args: &ConformanceArgs,
+    complain: &mut impl FnMut(String),
+) -> Vec<Candidate> {
     let loaded = load_candidates(&root.join("fixtures/candidates"));
     let mut chosen = Vec::new();
     let (paths, names): (Vec<&String>, Vec<&String>) =
@@ -236,11 +277,13 @@ fn choose_candidates(root: &Path, args: &ConformanceArgs, complain: &mut impl Fn
 
 /// A candidate for `--init 'CMD ARGS'`: the command line with the workload appended.
 fn custom_candidate(init: &str, name: &str) -> Result<Candidate, String> {
-    let words = shlex::split(init).ok_or_else(|| format!("--init: cannot split `{init}` into words (unbalanced quotes?)"))?;
+    let words = shlex::split(init)
+        .ok_or_else(|| format!("--init: cannot split `{init}` into words (unbalanced quotes?)"))?;
     let Some(program) = words.first() else {
         return Err("--init: the command is empty".to_owned());
     };
-    let path = which(program).ok_or_else(|| format!("--init: `{program}` is not an executable path or on PATH"))?;
+    let path = which(program)
+        .ok_or_else(|| format!("--init: `{program}` is not an executable path or on PATH"))?;
     let mut argv = vec!["{bin}".to_owned()];
     argv.extend(words[1..].iter().cloned());
     argv.push("{workload}".to_owned());
@@ -269,11 +312,18 @@ fn which(program: &str) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-fn matrix_options(root: &Path, args: &ConformanceArgs, probe: PathBuf) -> Result<MatrixOptions, String> {
+fn matrix_options(
+    root: &Path,
+    args: &ConformanceArgs,
+    probe: PathBuf,
+) -> Result<MatrixOptions, String> {
     let program = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
     let work_dir = root.join("target/runs");
-    std::fs::create_dir_all(&work_dir).map_err(|e| format!("creating {}: {e}", work_dir.display()))?;
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    std::fs::create_dir_all(&work_dir)
+        .map_err(|e| format!("creating {}: {e}", work_dir.display()))?;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     Ok(MatrixOptions {
         time_scale: args.time_scale,
         jobs: args.jobs.unwrap_or(cores * 4),
@@ -289,14 +339,21 @@ fn matrix_options(root: &Path, args: &ConformanceArgs, probe: PathBuf) -> Result
 }
 
 /// Compare (or bless) every completed run's snapshot; returns whether anything failed.
-fn compare_snapshots(root: &Path, args: &ConformanceArgs, records: &[&RunRecord], filtered: bool) -> bool {
+fn compare_snapshots(
+    root: &Path,
+    args: &ConformanceArgs,
+    records: &[&RunRecord],
+    filtered: bool,
+) -> bool {
     let store = SnapshotStore::new(root.join("reports/snapshots"));
     let mut failed = false;
     let mut referenced = BTreeSet::new();
     let (mut blessed, mut differing, mut missing) = (0, 0, 0);
     for record in records {
         let r = &record.result;
-        if r.outcome == Outcome::NotRun || (args.init.as_deref().is_some() && r.candidate == args.name && !args.snapshot_custom) {
+        if r.outcome == Outcome::NotRun
+            || (args.init.as_deref().is_some() && r.candidate == args.name && !args.snapshot_custom)
+        {
             continue;
         }
         let name = snapshot_name(&r.candidate, &r.case, &r.profile);
@@ -376,20 +433,30 @@ fn report_instability(records: &[RunRecord], repeat: usize) -> bool {
                     first.result.candidate,
                     first.result.case,
                     index + 1,
-                    diff.unified_diff().header("repeat 1", &format!("repeat {}", index + 1))
+                    diff.unified_diff()
+                        .header("repeat 1", &format!("repeat {}", index + 1))
                 );
                 break;
             }
         }
     }
-    eprintln!("{unstable} unstable runs out of {} (each repeated {repeat} times)", records.len() / repeat);
+    eprintln!(
+        "{unstable} unstable runs out of {} (each repeated {repeat} times)",
+        records.len() / repeat
+    );
     unstable > 0
 }
 
 fn write_reports(out: &Path, matrix: &Matrix) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
-    std::fs::write(out.join("results.json"), harness::report::render_json(matrix))?;
-    std::fs::write(out.join("matrix.md"), harness::report::render_markdown(matrix))
+    std::fs::write(
+        out.join("results.json"),
+        harness::report::render_json(matrix),
+    )?;
+    std::fs::write(
+        out.join("matrix.md"),
+        harness::report::render_markdown(matrix),
+    )
 }
 
 fn outcome_word(outcome: Outcome) -> &'static str {

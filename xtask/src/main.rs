@@ -43,7 +43,11 @@ fn main() -> ExitCode {
         Err(error) => {
             let usage = error.use_stderr();
             let _ = error.print();
-            return ExitCode::from(if usage { exit_code::BAD_INPUT } else { exit_code::OK });
+            return ExitCode::from(if usage {
+                exit_code::BAD_INPUT
+            } else {
+                exit_code::OK
+            });
         }
     };
     let root = project_root();

@@ -11,7 +11,8 @@ use crate::support::{candidate, case, execute, root};
 
 #[rstest]
 fn matches_its_snapshot(
-    #[values("bare", "sh-script", "tini", "tini-g", "dumb-init", "dumb-init-c")] candidate_name: &str,
+    #[values("bare", "sh-script", "tini", "tini-g", "dumb-init", "dumb-init-c")]
+    candidate_name: &str,
     #[values(
         "term-forward",
         "grandchild-same-pgrp",

@@ -27,7 +27,10 @@ pub fn probe() -> &'static Path {
     static PROBE: OnceLock<PathBuf> = OnceLock::new();
     PROBE.get_or_init(|| match build_probe(&root()) {
         Ok(path) => path,
-        Err(error) => panic!("building the static probe: {}", harness::conformance::chain(&error)),
+        Err(error) => panic!(
+            "building the static probe: {}",
+            harness::conformance::chain(&error)
+        ),
     })
 }
 
@@ -35,7 +38,11 @@ pub fn cases() -> &'static [Case] {
     static CASES: OnceLock<Vec<Case>> = OnceLock::new();
     CASES.get_or_init(|| {
         let loaded = load_cases(&root().join("cases"));
-        assert!(loaded.errors.is_empty(), "cases/ does not load: {:?}", loaded.errors);
+        assert!(
+            loaded.errors.is_empty(),
+            "cases/ does not load: {:?}",
+            loaded.errors
+        );
         loaded.items
     })
 }
@@ -44,7 +51,11 @@ pub fn candidates() -> &'static [Candidate] {
     static CANDIDATES: OnceLock<Vec<Candidate>> = OnceLock::new();
     CANDIDATES.get_or_init(|| {
         let loaded = load_candidates(&root().join("fixtures/candidates"));
-        assert!(loaded.errors.is_empty(), "fixtures/candidates does not load: {:?}", loaded.errors);
+        assert!(
+            loaded.errors.is_empty(),
+            "fixtures/candidates does not load: {:?}",
+            loaded.errors
+        );
         loaded.items
     })
 }
@@ -87,7 +98,10 @@ pub fn execute(candidate: Candidate, case: Case) -> RunRecord {
     let install = install_candidate(&root(), &candidate)
         .map_err(|error| format!("not installed: {}", harness::conformance::chain(&error)));
     if let Err(reason) = &install {
-        panic!("candidate {} cannot be installed here: {reason}", candidate.name);
+        panic!(
+            "candidate {} cannot be installed here: {reason}",
+            candidate.name
+        );
     }
     let ready = ReadyRun {
         run: PlannedRun {
