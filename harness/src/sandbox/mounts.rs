@@ -153,6 +153,19 @@ pub fn mount_plan(spec: &SandboxSpec, view: RootView) -> Vec<MountOp> {
             }
         }
     }
+    // A container starts with empty /tmp and /run; systemd's boot-time cleanup of /tmp then
+    // cleans this tmpfs, not the host's.
+    for (dir, mode) in [("/tmp", 0o1777), ("/run", 0o755), ("/var/tmp", 0o1777)] {
+        ops.push(MountOp::Mkdir {
+            path: under(&root, dir),
+        });
+        ops.push(MountOp::Tmpfs {
+            target: under(&root, dir),
+            mode,
+        });
+    }
+    // After the fresh /tmp and /run: a checkout under /tmp (a CI clone) must stay visible, not
+    // be hidden under the new tmpfs.
     for path in &spec.read_only_paths {
         let inside = under(&root, &path.to_string_lossy());
         ops.push(MountOp::Mkdir {
@@ -163,17 +176,6 @@ pub fn mount_plan(spec: &SandboxSpec, view: RootView) -> Vec<MountOp> {
             target: inside,
             recursive: true,
             read_only: true,
-        });
-    }
-    // A container starts with empty /tmp and /run; systemd's boot-time cleanup of /tmp then
-    // cleans this tmpfs, not the host's.
-    for (dir, mode) in [("/tmp", 0o1777), ("/run", 0o755), ("/var/tmp", 0o1777)] {
-        ops.push(MountOp::Mkdir {
-            path: under(&root, dir),
-        });
-        ops.push(MountOp::Tmpfs {
-            target: under(&root, dir),
-            mode,
         });
     }
     ops.push(MountOp::Mkdir {
@@ -267,4 +269,43 @@ fn channel_ops(spec: &SandboxSpec, root: &Path) -> Vec<MountOp> {
             read_only: true,
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::SandboxMode;
+
+    /// A checkout under /tmp (CI clones there) was hidden by the sandbox's fresh /tmp, found
+    /// by running the suite from a fresh clone: binds of host paths must come after it.
+    #[test]
+    fn host_paths_under_tmp_are_bound_after_the_fresh_tmp() {
+        let spec = SandboxSpec {
+            mode: SandboxMode::Root,
+            run_dir: PathBuf::from("/tmp/clone/target/runs/r"),
+            probe: PathBuf::from("/tmp/clone/target/probe/probe"),
+            read_only_paths: vec![PathBuf::from("/tmp/clone/fixtures/candidates")],
+            argv: vec!["/bin/true".to_owned()],
+            env: Vec::new(),
+            hostname: "h".to_owned(),
+        };
+        let plan = mount_plan(&spec, RootView::Overlay);
+        let root = spec.scratch_dir().join("root");
+        let position = |wanted: &dyn Fn(&MountOp) -> bool| plan.iter().position(|op| wanted(op));
+        let fresh_tmp = position(
+            &|op| matches!(op, MountOp::Tmpfs { target, .. } if *target == root.join("tmp")),
+        );
+        let bind = position(
+            &|op| matches!(op, MountOp::Bind { target, .. } if *target == root.join("tmp/clone/fixtures/candidates")),
+        );
+        assert!(fresh_tmp.is_some() && bind.is_some(), "{plan:#?}");
+        assert!(
+            fresh_tmp < bind,
+            "the bind is hidden by the later tmpfs: {plan:#?}"
+        );
+        assert!(
+            matches!(plan.last(), Some(MountOp::PivotRoot { .. })),
+            "pivot_root comes last"
+        );
+    }
 }
