@@ -291,7 +291,7 @@ mod tests {
         };
         let plan = mount_plan(&spec, RootView::Overlay);
         let root = spec.scratch_dir().join("root");
-        let position = |wanted: &dyn Fn(&MountOp) -> bool| plan.iter().position(|op| wanted(op));
+        let position = |wanted: &dyn Fn(&MountOp) -> bool| plan.iter().position(wanted);
         let fresh_tmp = position(
             &|op| matches!(op, MountOp::Tmpfs { target, .. } if *target == root.join("tmp")),
         );
