@@ -215,15 +215,12 @@ pub fn snapshot_text(record: &RunRecord) -> String {
     let mut text = record.normal.render();
     text.push_str("\n[verdicts]\n");
     for verdict in &record.result.verdicts {
-        let level = match verdict.level {
-            crate::spec::Level::Must => "must",
-            crate::spec::Level::Should => "should",
-        };
-        let result = serde_json::to_value(verdict.result)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        text.push_str(&format!("{level:<6} {result:<7} {}\n", verdict.expectation));
+        text.push_str(&format!(
+            "{:<6} {:<7} {}\n",
+            verdict.level.name(),
+            verdict.result.name(),
+            verdict.expectation
+        ));
     }
     text
 }

@@ -65,6 +65,18 @@ pub enum Outcome {
     NotRun,
 }
 
+impl Outcome {
+    /// The word `results.json` uses (the serde spelling).
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Unknown => "unknown",
+            Outcome::NotRun => "not-run",
+        }
+    }
+}
+
 /// One candidate × case × profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
@@ -90,4 +102,22 @@ pub struct RunResult {
     pub verdicts: Vec<Verdict>,
     /// The normalised trace.
     pub trace: Vec<NormalEvent>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outcome;
+
+    #[test]
+    fn outcome_names_are_the_serde_spelling() {
+        for outcome in [
+            Outcome::Pass,
+            Outcome::Fail,
+            Outcome::Unknown,
+            Outcome::NotRun,
+        ] {
+            let json = serde_json::to_string(&outcome).ok();
+            assert_eq!(json, Some(format!("\"{}\"", outcome.name())));
+        }
+    }
 }

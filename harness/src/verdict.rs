@@ -29,6 +29,18 @@ pub enum VerdictResult {
     NotApplicable,
 }
 
+impl VerdictResult {
+    /// The word `results.json` uses (the serde spelling).
+    pub fn name(self) -> &'static str {
+        match self {
+            VerdictResult::Pass => "pass",
+            VerdictResult::Fail => "fail",
+            VerdictResult::Unknown => "unknown",
+            VerdictResult::NotApplicable => "n/a",
+        }
+    }
+}
+
 /// One expectation judged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
@@ -151,15 +163,6 @@ fn needs(kind: &ExpectationKind) -> Option<Observer> {
     }
 }
 
-fn observer_name(observer: Observer) -> &'static str {
-    match observer {
-        Observer::Probe => "probe",
-        Observer::Procfs => "procfs",
-        Observer::ExitStatus => "exit-status",
-        Observer::KernelWitness => "kernel-witness",
-    }
-}
-
 /// A verdict's result and evidence.
 type Decision = (VerdictResult, String);
 
@@ -186,7 +189,7 @@ impl<'a> Facts<'a> {
         if let Some(observer) = needs(kind).filter(|o| !self.observers.contains(o)) {
             return unknown(format!(
                 "needs the {} observer, which did not run",
-                observer_name(observer)
+                observer.name()
             ));
         }
         let decision = match kind {
@@ -549,6 +552,19 @@ mod tests {
             .pid1_exited(32, KILLED)
             .survivors(33, vec![12345])
             .build()
+    }
+
+    #[test]
+    fn result_names_are_the_serde_spelling() {
+        for result in [
+            VerdictResult::Pass,
+            VerdictResult::Fail,
+            VerdictResult::Unknown,
+            VerdictResult::NotApplicable,
+        ] {
+            let json = serde_json::to_string(&result).ok();
+            assert_eq!(json, Some(format!("\"{}\"", result.name())));
+        }
     }
 
     #[test]

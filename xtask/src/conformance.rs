@@ -161,7 +161,7 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
             "  {:<14} {:<24} {:<8} {}",
             r.candidate,
             r.case,
-            outcome_word(r.outcome),
+            r.outcome.name(),
             r.reason
         );
     });
@@ -185,7 +185,7 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
         schema: SCHEMA_VERSION,
         observers: Observer::BASELINE
             .iter()
-            .map(|o| observer_name(*o))
+            .map(|o| o.name().to_owned())
             .collect(),
         time_scale: args.time_scale,
         sandbox_mode: options.mode.name().to_owned(),
@@ -457,20 +457,4 @@ fn write_reports(out: &Path, matrix: &Matrix) -> std::io::Result<()> {
         out.join("matrix.md"),
         harness::report::render_markdown(matrix),
     )
-}
-
-fn outcome_word(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Pass => "pass",
-        Outcome::Fail => "FAIL",
-        Outcome::Unknown => "unknown",
-        Outcome::NotRun => "not-run",
-    }
-}
-
-fn observer_name(observer: Observer) -> String {
-    serde_json::to_value(observer)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }

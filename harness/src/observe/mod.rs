@@ -24,4 +24,32 @@ pub enum Observer {
 impl Observer {
     /// The observers every run has.
     pub const BASELINE: [Observer; 3] = [Observer::Probe, Observer::Procfs, Observer::ExitStatus];
+
+    /// The name reports use (the serde spelling).
+    pub fn name(self) -> &'static str {
+        match self {
+            Observer::Probe => "probe",
+            Observer::Procfs => "procfs",
+            Observer::ExitStatus => "exit-status",
+            Observer::KernelWitness => "kernel-witness",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Observer;
+
+    #[test]
+    fn names_are_the_serde_spelling() {
+        for observer in [
+            Observer::Probe,
+            Observer::Procfs,
+            Observer::ExitStatus,
+            Observer::KernelWitness,
+        ] {
+            let json = serde_json::to_string(&observer).ok();
+            assert_eq!(json, Some(format!("\"{}\"", observer.name())));
+        }
+    }
 }

@@ -232,6 +232,16 @@ pub enum Level {
     Should,
 }
 
+impl Level {
+    /// `must` or `should`, as case files spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Must => "must",
+            Level::Should => "should",
+        }
+    }
+}
+
 /// The expectation vocabulary: small and typed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
