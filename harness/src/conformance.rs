@@ -91,7 +91,7 @@ pub fn execute_one(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
     let run = &ready.run;
     let installed = match &ready.install {
         Ok(installed) => installed,
-        Err(reason) => return not_run(ready, "unknown", reason.clone()),
+        Err(reason) => return not_run(ready, options.time_scale, "unknown", reason.clone()),
     };
     let run_dir = match tempfile::Builder::new()
         .prefix(&format!("{}.{}.", run.candidate.name, run.case.name))
@@ -103,7 +103,7 @@ pub fn execute_one(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
                 "creating a run directory in {}: {error}",
                 options.work_dir.display()
             );
-            return not_run(ready, &installed.version, reason);
+            return not_run(ready, options.time_scale, &installed.version, reason);
         }
     };
     let mut read_only_paths = options.read_only_paths.clone();
@@ -125,7 +125,7 @@ pub fn execute_one(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
         Ok(trace) => trace,
         Err(error) => {
             let reason = format!("harness: {}", chain(&error));
-            return not_run(ready, &installed.version, reason);
+            return not_run(ready, options.time_scale, &installed.version, reason);
         }
     };
     judge_trace(ready, &installed.version, trace, options.time_scale)
@@ -163,7 +163,7 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
             reason = format!("the run hit its hard deadline and was killed; {reason}");
         }
     }
-    let (signal, grace_ms) = stop_sequence(run, time_scale);
+    let stop = stop_sequence(run, time_scale);
     let result = RunResult {
         candidate: run.candidate.name.clone(),
         candidate_version: version.to_owned(),
@@ -171,8 +171,8 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
         profile: run.profile.name.clone(),
         outcome,
         reason,
-        stop_signal: signal.name(),
-        grace_ms,
+        stop_signal: stop.signal.name(),
+        grace_ms: stop.grace_ms,
         killed_without_cleanup: killed_without_cleanup(&normal),
         verdicts,
         trace: normal.events.clone(),
@@ -184,9 +184,9 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
     }
 }
 
-fn not_run(ready: &ReadyRun, version: &str, reason: String) -> RunRecord {
+fn not_run(ready: &ReadyRun, time_scale: f64, version: &str, reason: String) -> RunRecord {
     let run = &ready.run;
-    let (signal, grace_ms) = stop_sequence(run, 1.0);
+    let stop = stop_sequence(run, time_scale);
     RunRecord {
         result: RunResult {
             candidate: run.candidate.name.clone(),
@@ -195,8 +195,8 @@ fn not_run(ready: &ReadyRun, version: &str, reason: String) -> RunRecord {
             profile: run.profile.name.clone(),
             outcome: Outcome::NotRun,
             reason,
-            stop_signal: signal.name(),
-            grace_ms,
+            stop_signal: stop.signal.name(),
+            grace_ms: stop.grace_ms,
             killed_without_cleanup: Vec::new(),
             verdicts: Vec::new(),
             trace: Vec::new(),

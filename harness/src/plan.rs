@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 
 use pid1check_probe::{CHANNEL_DIR, PROBE_FILE, Workload};
 
-use crate::run::{RunSpec, RunStep};
+use crate::run::RunSpec;
 use crate::sandbox::{SandboxMode, SandboxSpec};
-use crate::signal::SignalNumber;
-use crate::spec::{Behaviour, Candidate, Case, Node, Placement, Profile, Step};
+use crate::spec::{Behaviour, Candidate, Case, Node, Placement, Profile, Step, StopSequence};
 
 /// No scaled time goes below this (unless the case wrote less): under it, scheduling noise on
 /// a loaded two-core machine would decide outcomes, not the init.
@@ -84,11 +83,11 @@ pub fn scale_ms(ms: u64, time_scale: f64) -> u64 {
 }
 
 /// The signal the profile sends this candidate, and the scaled grace period.
-pub fn stop_sequence(run: &PlannedRun, time_scale: f64) -> (SignalNumber, u64) {
-    (
-        run.profile.stop_signal_for(run.candidate.stop_signal),
-        scale_ms(run.profile.grace_ms, time_scale),
-    )
+pub fn stop_sequence(run: &PlannedRun, time_scale: f64) -> StopSequence {
+    StopSequence {
+        signal: run.profile.stop_signal_for(run.candidate.stop_signal),
+        grace_ms: scale_ms(run.profile.grace_ms, time_scale),
+    }
 }
 
 /// Resolve a planned run into what the launcher executes.
@@ -105,36 +104,32 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> RunSpec {
                 .replace("{dir}", &run.candidate.dir.to_string_lossy())
         })
         .collect();
-    let (signal, grace_ms) = stop_sequence(run, with.time_scale);
-    let mut steps: Vec<RunStep> = run
+    let stop = stop_sequence(run, with.time_scale);
+    let mut steps: Vec<Step> = run
         .case
         .stop
         .steps
         .iter()
         .map(|step| match step {
-            Step::Stop => RunStep::Stop { signal, grace_ms },
-            Step::Signal { signal, target } => RunStep::Signal {
-                signal: *signal,
-                target: target.clone(),
-            },
-            Step::WaitExit { role, within_ms } => RunStep::WaitExit {
+            Step::Stop | Step::Signal { .. } => step.clone(),
+            Step::WaitExit { role, within_ms } => Step::WaitExit {
                 role: role.clone(),
                 within_ms: scale(*within_ms),
             },
-            Step::ScanZombies { label, settle_ms } => RunStep::ScanZombies {
+            Step::ScanZombies { label, settle_ms } => Step::ScanZombies {
                 label: label.clone(),
                 settle_ms: scale(*settle_ms),
             },
-            Step::Pause { ms } => RunStep::Pause { ms: scale(*ms) },
+            Step::Pause { ms } => Step::Pause { ms: scale(*ms) },
         })
         .collect();
     // Every run ends with the runtime stopping the container: nothing may outlive its plan.
-    if !steps.iter().any(|s| matches!(s, RunStep::Stop { .. })) {
-        steps.push(RunStep::Stop { signal, grace_ms });
+    if !steps.contains(&Step::Stop) {
+        steps.push(Step::Stop);
     }
     let mut read_only_paths = with.read_only_paths.clone();
     read_only_paths.push(run.candidate.dir.clone());
-    let steps_ms: u64 = steps.iter().map(RunStep::bound_ms).sum();
+    let steps_ms: u64 = steps.iter().map(|step| step.bound_ms(stop.grace_ms)).sum();
     RunSpec {
         sandbox: SandboxSpec {
             mode: with.mode,
@@ -151,6 +146,7 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> RunSpec {
         ready_roles: roles(&run.case.workload),
         ready_timeout_ms: READY_TIMEOUT_MS,
         steps,
+        stop,
         deadline_ms: READY_TIMEOUT_MS + steps_ms + DEADLINE_SLACK_MS,
     }
 }

@@ -10,11 +10,11 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr, bind, recv, socket};
 use pid1check_probe::{Event, Report, SOCKET_FILE, WORKLOAD_FILE};
 
-use super::spec::{RunSpec, RunStep};
+use super::spec::RunSpec;
 use crate::observe::scan_namespace;
 use crate::sandbox::{Pid1, RootView, spawn_pid1, sys};
 use crate::signal::SignalNumber;
-use crate::spec::Target;
+use crate::spec::{Step, StopSequence, Target};
 use crate::trace::{Action, ActionKind, ExitStatus, RunEnd, SandboxFacts, Trace};
 
 /// How much of PID 1's console output a trace keeps.
@@ -141,20 +141,20 @@ impl Driver {
             if self.end != RunEnd::Completed {
                 return;
             }
-            self.step(step);
+            self.step(step, spec.stop);
         }
         // Every plan ends with a stop step, so PID 1 is gone or SIGKILLed; wait for it.
         self.wait_until(self.deadline, |run| run.pid1_status.is_some());
     }
 
-    fn step(&mut self, step: &RunStep) {
+    fn step(&mut self, step: &Step, stop: StopSequence) {
         match step {
-            RunStep::Stop { signal, grace_ms } => {
+            Step::Stop => {
                 if self.pid1_status.is_some() {
                     return;
                 }
-                self.send(&Target::Pid1, *signal, true);
-                let grace_end = monotonic_ns() + ms_to_ns(*grace_ms);
+                self.send(&Target::Pid1, stop.signal, true);
+                let grace_end = monotonic_ns() + ms_to_ns(stop.grace_ms);
                 if !self.wait_until(grace_end, |run| run.pid1_status.is_some())
                     && self.pid1_status.is_none()
                     && self.end == RunEnd::Completed
@@ -164,8 +164,8 @@ impl Driver {
                     self.wait_until(self.deadline, |run| run.pid1_status.is_some());
                 }
             }
-            RunStep::Signal { signal, target } => self.send(target, *signal, false),
-            RunStep::WaitExit { role, within_ms } => {
+            Step::Signal { signal, target } => self.send(target, *signal, false),
+            Step::WaitExit { role, within_ms } => {
                 let until = monotonic_ns() + ms_to_ns(*within_ms);
                 let reported = self.wait_until(until, |run| run.exiting.contains(role));
                 // The probe reports `exiting` just before `_exit`: wait until the process is
@@ -177,7 +177,7 @@ impl Driver {
                     exited,
                 });
             }
-            RunStep::ScanZombies { label, settle_ms } => {
+            Step::ScanZombies { label, settle_ms } => {
                 let until = monotonic_ns() + ms_to_ns(*settle_ms);
                 let mut peak = 0;
                 let zombies = loop {
@@ -200,7 +200,7 @@ impl Driver {
                     peak,
                 });
             }
-            RunStep::Pause { ms } => {
+            Step::Pause { ms } => {
                 let until = monotonic_ns() + ms_to_ns(*ms);
                 self.wait_until(until, |_| false);
             }

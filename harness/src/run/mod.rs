@@ -10,4 +10,4 @@ mod spec;
 
 pub use driver::{drive, monotonic_ns};
 pub use launch::{Launcher, RunError, launch, launcher_main};
-pub use spec::{RunSpec, RunStep};
+pub use spec::RunSpec;

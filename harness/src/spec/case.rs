@@ -176,6 +176,19 @@ pub enum Step {
     },
 }
 
+impl Step {
+    /// The longest this step can take, given the run's grace period for `stop`.
+    pub fn bound_ms(&self, grace_ms: u64) -> u64 {
+        match self {
+            Step::Stop => grace_ms,
+            Step::Signal { .. } => 0,
+            Step::WaitExit { within_ms, .. } => *within_ms,
+            Step::ScanZombies { settle_ms, .. } => *settle_ms,
+            Step::Pause { ms } => *ms,
+        }
+    }
+}
+
 /// Who receives a signal sent by a step: `"pid1"` or a workload role.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Target {

@@ -14,4 +14,4 @@ pub use load::{
     LoadError, Loaded, Location, Named, load_candidate, load_candidates, load_case, load_cases,
     parse_candidate, parse_case, select,
 };
-pub use profile::{Profile, StopSignalChoice};
+pub use profile::{Profile, StopSequence, StopSignalChoice};

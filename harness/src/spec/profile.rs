@@ -20,6 +20,16 @@ pub struct Profile {
     pub sources: Vec<String>,
 }
 
+/// A profile's stop sequence resolved for one candidate: the signal to PID 1, then SIGKILL to
+/// PID 1 if it still runs when `grace_ms` has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopSequence {
+    /// The stop signal.
+    pub signal: SignalNumber,
+    /// The grace period in milliseconds, after scaling.
+    pub grace_ms: u64,
+}
+
 /// How a runtime chooses its stop signal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
