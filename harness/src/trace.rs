@@ -12,8 +12,6 @@ use crate::signal::SignalNumber;
 /// Everything observed during one run, as the launcher hands it back to the harness.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trace {
-    /// How the sandbox was built (user namespace mode, root file system).
-    pub sandbox: SandboxFacts,
     /// Every probe report, in the order the harness received them.
     pub reports: Vec<Report>,
     /// What the runtime did and what the harness observed, in time order.
@@ -22,15 +20,6 @@ pub struct Trace {
     pub end: RunEnd,
     /// The last lines PID 1 and its children wrote to stdout/stderr (PID 1's console).
     pub console: String,
-}
-
-/// How the sandbox of a run was built, for the report.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SandboxFacts {
-    /// `root` (uid 0 mapped to itself, full range) or `unprivileged` (one uid mapped to 0).
-    pub mode: String,
-    /// What the candidate sees as `/` (`overlay of / with tmpfs upper`).
-    pub root: String,
 }
 
 /// One thing the runtime did or the harness observed, stamped with `CLOCK_MONOTONIC`.

@@ -3,6 +3,7 @@
 //! steps and records everything it sees.
 
 use std::collections::{BTreeSet, HashMap};
+use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
@@ -11,11 +12,11 @@ use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr, bi
 use pid1check_probe::{Event, Report, SOCKET_FILE, WORKLOAD_FILE};
 
 use super::spec::RunSpec;
-use crate::observe::scan_namespace;
-use crate::sandbox::{Pid1, RootView, spawn_pid1, sys};
+use crate::observe::{NamespaceProcess, scan_namespace};
+use crate::sandbox::{Pid1, spawn_pid1, sys};
 use crate::signal::SignalNumber;
 use crate::spec::{Step, StopSequence, Target};
-use crate::trace::{Action, ActionKind, ExitStatus, RunEnd, SandboxFacts, Trace};
+use crate::trace::{Action, ActionKind, ExitStatus, RunEnd, Trace};
 
 /// How much of PID 1's console output a trace keeps.
 const CONSOLE_TAIL_BYTES: usize = 4096;
@@ -36,17 +37,7 @@ fn ms_to_ns(ms: u64) -> u64 {
 /// Run `spec` from start to end and return what was observed. Never fails: a run that could
 /// not start is a trace whose end is [`RunEnd::SetupFailed`].
 pub fn drive(spec: &RunSpec) -> Trace {
-    let facts = SandboxFacts {
-        mode: spec.sandbox.mode.name().to_owned(),
-        root: match spec.sandbox.mode.root_view() {
-            RootView::Overlay => "overlay of / with a tmpfs upper layer".to_owned(),
-            RootView::ReadOnlyBinds => {
-                "tmpfs with read-only binds of the system directories".to_owned()
-            }
-        },
-    };
     let setup_failed = |reason: String| Trace {
-        sandbox: facts.clone(),
         end: RunEnd::SetupFailed { reason },
         ..Trace::default()
     };
@@ -71,7 +62,7 @@ pub fn drive(spec: &RunSpec) -> Trace {
         end: RunEnd::Completed,
     };
     run.execute(spec);
-    run.finish(spec, facts)
+    run.finish(spec)
 }
 
 /// Create the channel directory with the workload and bind the report socket.
@@ -98,6 +89,36 @@ fn open_channel(spec: &RunSpec) -> Result<OwnedFd, String> {
     bind(std::os::fd::AsRawFd::as_raw_fd(&socket), &address)
         .map_err(|e| format!("binding {}: {e}", socket_path.display()))?;
     Ok(socket)
+}
+
+/// The launcher's `main`: read a [`RunSpec`] on stdin, drive it, print the [`Trace`] on stdout.
+/// Returns the process exit code.
+pub fn launcher_main() -> i32 {
+    // If the harness thread that started us dies, so do we, and PID 1 after us.
+    if let Err(errno) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
+        eprintln!("pid1check-launch: PR_SET_PDEATHSIG: {errno}");
+        return 2;
+    }
+    let mut input = Vec::new();
+    if let Err(error) = std::io::stdin().read_to_end(&mut input) {
+        eprintln!("pid1check-launch: reading the run spec from stdin: {error}");
+        return 2;
+    }
+    let spec: RunSpec = match serde_json::from_slice(&input) {
+        Ok(spec) => spec,
+        Err(error) => {
+            eprintln!("pid1check-launch: the run spec on stdin is not valid: {error}");
+            return 2;
+        }
+    };
+    let trace = drive(&spec);
+    match serde_json::to_writer(std::io::stdout().lock(), &trace) {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("pid1check-launch: writing the trace: {error}");
+            2
+        }
+    }
 }
 
 struct Driver {
@@ -156,7 +177,6 @@ impl Driver {
                 self.send(&Target::Pid1, stop.signal, true);
                 let grace_end = monotonic_ns() + ms_to_ns(stop.grace_ms);
                 if !self.wait_until(grace_end, |run| run.pid1_status.is_some())
-                    && self.pid1_status.is_none()
                     && self.end == RunEnd::Completed
                 {
                     self.record(ActionKind::Escalated);
@@ -171,7 +191,15 @@ impl Driver {
                 // The probe reports `exiting` just before `_exit`: wait until the process is
                 // really dead (a zombie, or reaped), or a zombie scan right after could run
                 // before there is anything to find.
-                let exited = reported && self.wait_for_death(role, until);
+                let exited = reported && {
+                    let ns_pid = self.started.get(role).copied();
+                    let (dead, _) = self.poll_namespace(until, |processes| {
+                        !processes
+                            .iter()
+                            .any(|p| Some(p.ns_pid) == ns_pid && !p.zombie)
+                    });
+                    dead
+                };
                 self.record(ActionKind::WaitedExit {
                     role: role.clone(),
                     exited,
@@ -180,20 +208,13 @@ impl Driver {
             Step::ScanZombies { label, settle_ms } => {
                 let until = monotonic_ns() + ms_to_ns(*settle_ms);
                 let mut peak = 0;
-                let zombies = loop {
-                    let zombies: Vec<i32> = scan_namespace(self.pid1.pid_namespace)
-                        .into_iter()
-                        .filter(|p| p.zombie)
-                        .map(|p| p.ns_pid)
-                        .collect();
-                    peak = peak.max(zombies.len());
-                    let now = monotonic_ns();
-                    if zombies.is_empty() || now >= until || self.pid1_status.is_some() {
-                        break zombies;
-                    }
-                    // Bounded re-read of /proc while the init gets its chance to reap.
-                    self.wait_until((now + ms_to_ns(SCAN_INTERVAL_MS)).min(until), |_| false);
-                };
+                // Re-read /proc until the init has reaped everything or its time is up.
+                let (_, last) = self.poll_namespace(until, |processes| {
+                    let zombies = processes.iter().filter(|p| p.zombie).count();
+                    peak = peak.max(zombies);
+                    zombies == 0
+                });
+                let zombies = last.iter().filter(|p| p.zombie).map(|p| p.ns_pid).collect();
                 self.record(ActionKind::ZombieScan {
                     label: label.clone(),
                     zombies,
@@ -207,21 +228,22 @@ impl Driver {
         }
     }
 
-    /// Poll /proc until the role's process is a zombie or gone, or `until` passes.
-    fn wait_for_death(&mut self, role: &str, until: u64) -> bool {
-        let Some(ns_pid) = self.started.get(role).copied() else {
-            return false;
-        };
+    /// Re-read the namespace's processes every [`SCAN_INTERVAL_MS`], handling events
+    /// meanwhile, until `settled` holds, PID 1 is gone (and the namespace with it), or `until`
+    /// passes. Returns whether it settled, and the last scan.
+    fn poll_namespace(
+        &mut self,
+        until: u64,
+        mut settled: impl FnMut(&[NamespaceProcess]) -> bool,
+    ) -> (bool, Vec<NamespaceProcess>) {
         loop {
-            let alive = scan_namespace(self.pid1.pid_namespace)
-                .iter()
-                .any(|p| p.ns_pid == ns_pid && !p.zombie);
-            let now = monotonic_ns();
-            if !alive || self.pid1_status.is_some() {
-                return true;
+            let processes = scan_namespace(self.pid1.pid_namespace);
+            if settled(&processes) || self.pid1_status.is_some() {
+                return (true, processes);
             }
-            if now >= until {
-                return false;
+            let now = monotonic_ns();
+            if now >= until.min(self.deadline) {
+                return (false, processes);
             }
             self.wait_until((now + ms_to_ns(SCAN_INTERVAL_MS)).min(until), |_| false);
         }
@@ -339,7 +361,7 @@ impl Driver {
         }
     }
 
-    fn finish(mut self, spec: &RunSpec, sandbox: SandboxFacts) -> Trace {
+    fn finish(mut self, spec: &RunSpec) -> Trace {
         if self.pid1_status.is_none() {
             let _ = sys::pidfd_send_signal(&self.pid1.pidfd, SignalNumber::KILL.raw());
             self.reap(false);
@@ -351,7 +373,6 @@ impl Driver {
             .collect();
         self.record(ActionKind::SurvivorScan { survivors });
         Trace {
-            sandbox,
             reports: self.reports,
             actions: self.actions,
             end: self.end,

@@ -51,6 +51,9 @@ pub enum RunError {
         /// The end of its stderr.
         stderr: String,
     },
+    /// The run spec could not be encoded for the launcher.
+    #[error("encoding the run spec")]
+    Encode(#[source] serde_json::Error),
     /// Its output was not a trace.
     #[error("decoding the launcher's trace")]
     Decode(#[source] serde_json::Error),
@@ -68,7 +71,7 @@ pub fn launch(launcher: &Launcher, spec: &RunSpec) -> Result<Trace, RunError> {
             program: launcher.program.clone(),
             source,
         })?;
-    let input = serde_json::to_vec(spec).map_err(RunError::Decode)?;
+    let input = serde_json::to_vec(spec).map_err(RunError::Encode)?;
     if let Some(mut stdin) = child.stdin.take() {
         // A launcher that died early shows up below through its status and stderr.
         let _ = stdin.write_all(&input);
@@ -109,34 +112,4 @@ pub fn launch(launcher: &Launcher, spec: &RunSpec) -> Result<Trace, RunError> {
         });
     }
     serde_json::from_slice(&out).map_err(RunError::Decode)
-}
-
-/// The launcher's `main`: read a [`RunSpec`] on stdin, drive it, print the [`Trace`] on stdout.
-/// Returns the process exit code.
-pub fn launcher_main() -> i32 {
-    // If the harness thread that started us dies, so do we, and PID 1 after us.
-    if let Err(errno) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
-        eprintln!("pid1check-launch: PR_SET_PDEATHSIG: {errno}");
-        return 2;
-    }
-    let mut input = Vec::new();
-    if let Err(error) = std::io::stdin().read_to_end(&mut input) {
-        eprintln!("pid1check-launch: reading the run spec from stdin: {error}");
-        return 2;
-    }
-    let spec: RunSpec = match serde_json::from_slice(&input) {
-        Ok(spec) => spec,
-        Err(error) => {
-            eprintln!("pid1check-launch: the run spec on stdin is not valid: {error}");
-            return 2;
-        }
-    };
-    let trace = super::drive(&spec);
-    match serde_json::to_writer(std::io::stdout().lock(), &trace) {
-        Ok(()) => 0,
-        Err(error) => {
-            eprintln!("pid1check-launch: writing the trace: {error}");
-            2
-        }
-    }
 }

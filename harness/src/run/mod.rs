@@ -8,6 +8,6 @@ mod driver;
 mod launch;
 mod spec;
 
-pub use driver::{drive, monotonic_ns};
-pub use launch::{Launcher, RunError, launch, launcher_main};
+pub use driver::{drive, launcher_main, monotonic_ns};
+pub use launch::{Launcher, RunError, launch};
 pub use spec::RunSpec;
