@@ -2,15 +2,15 @@
 //! → judge, in parallel; then the [`Matrix`] that reporters render. Emits each finished run
 //! to a callback and prints nothing itself.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::install::Installed;
 use crate::matrix::{Outcome, RunResult};
-use crate::normal::{NormalTrace, normalise};
+use crate::normal::{NormalTrace, normalise, status_text};
 use crate::observe::Observer;
-use crate::plan::{PlannedRun, Resolution, resolve, stop_sequence};
+use crate::plan::{DEFAULT_TIME_SCALE, PlannedRun, Resolution, resolve, stop_sequence};
 use crate::run::{Launcher, launch};
 use crate::sandbox::SandboxMode;
 use crate::trace::{RunEnd, Trace};
@@ -33,6 +33,24 @@ pub struct MatrixOptions {
     pub work_dir: PathBuf,
     /// Host directories every candidate may need read-only (`target/candidates`).
     pub read_only_paths: Vec<PathBuf>,
+}
+
+impl MatrixOptions {
+    /// The usual options for a workspace checked out at `root`: the default time scale, four
+    /// runs per core (they mostly wait), the mode this process can use, run directories under
+    /// `target/runs`, and the unpacked candidates of `target/candidates` visible to every run.
+    pub fn for_workspace(root: &Path, probe: PathBuf, launcher: Launcher) -> MatrixOptions {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        MatrixOptions {
+            time_scale: DEFAULT_TIME_SCALE,
+            jobs: cores * 4,
+            mode: SandboxMode::detect(),
+            probe,
+            launcher,
+            work_dir: root.join("target/runs"),
+            read_only_paths: vec![root.join("target/candidates")],
+        }
+    }
 }
 
 /// A planned run with its installed candidate, or the reason it cannot run.
@@ -93,10 +111,11 @@ pub fn execute_one(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
         Ok(installed) => installed,
         Err(reason) => return not_run(ready, options.time_scale, "unknown", reason.clone()),
     };
-    let run_dir = match tempfile::Builder::new()
-        .prefix(&format!("{}.{}.", run.candidate.name, run.case.name))
-        .tempdir_in(&options.work_dir)
-    {
+    let run_dir = match std::fs::create_dir_all(&options.work_dir).and_then(|()| {
+        tempfile::Builder::new()
+            .prefix(&format!("{}.{}.", run.candidate.name, run.case.name))
+            .tempdir_in(&options.work_dir)
+    }) {
         Ok(dir) => dir,
         Err(error) => {
             let reason = format!(
@@ -106,17 +125,13 @@ pub fn execute_one(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
             return not_run(ready, options.time_scale, &installed.version, reason);
         }
     };
-    let mut read_only_paths = options.read_only_paths.clone();
-    if let Some(parent) = installed.bin.parent() {
-        read_only_paths.push(parent.to_path_buf());
-    }
     let spec = resolve(
         run,
         &Resolution {
             time_scale: options.time_scale,
             mode: options.mode,
             bin: installed.bin.clone(),
-            read_only_paths,
+            read_only_paths: options.read_only_paths.clone(),
             probe: options.probe.clone(),
             run_dir: run_dir.path().to_path_buf(),
         },
@@ -150,7 +165,7 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
                 "the workload never became ready (no start report from {}); PID 1 {}{}",
                 missing.join(", "),
                 match pid1 {
-                    Some(status) => format!("exited with {status:?}"),
+                    Some(status) => format!("ended with {}", status_text(*status)),
                     None => "was still running".to_owned(),
                 },
                 last_line
@@ -223,4 +238,120 @@ pub fn snapshot_text(record: &RunRecord) -> String {
         ));
     }
     text
+}
+
+/// A run whose repeats under `--repeat` did not all behave the same (DESIGN.md rule 4: a
+/// defect of the case or the harness, to be found, never retried away).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instability {
+    /// Candidate name.
+    pub candidate: String,
+    /// Case name.
+    pub case: String,
+    /// Profile name.
+    pub profile: String,
+    /// The first repeat (counted from 1) that differed from repeat 1.
+    pub repeat: usize,
+    /// Unified diff of the snapshot text, repeat 1 → that repeat.
+    pub diff: String,
+}
+
+/// Compare each group of `repeat` consecutive records (the same run, repeated) and return the
+/// runs whose snapshot text or outcome changed.
+pub fn find_unstable(records: &[RunRecord], repeat: usize) -> Vec<Instability> {
+    records
+        .chunks(repeat.max(1))
+        .filter_map(|group| {
+            let first = group.first()?;
+            let first_text = snapshot_text(first);
+            group.iter().enumerate().skip(1).find_map(|(index, other)| {
+                let text = snapshot_text(other);
+                let same = text == first_text && other.result.outcome == first.result.outcome;
+                (!same).then(|| Instability {
+                    candidate: first.result.candidate.clone(),
+                    case: first.result.case.clone(),
+                    profile: first.result.profile.clone(),
+                    repeat: index + 1,
+                    diff: similar::TextDiff::from_lines(&first_text, &text)
+                        .unified_diff()
+                        .header("repeat 1", &format!("repeat {}", index + 1))
+                        .to_string(),
+                })
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normal::NormalEvent;
+    use crate::normal::Phase;
+
+    fn record(case: &str, outcome: Outcome, event: &str) -> RunRecord {
+        let events = vec![NormalEvent {
+            phase: Phase::AfterStopSignal,
+            role: "app".to_owned(),
+            event: event.to_owned(),
+            signal: Some("TERM".to_owned()),
+            detail: String::new(),
+        }];
+        RunRecord {
+            result: RunResult {
+                candidate: "tini".to_owned(),
+                candidate_version: "1".to_owned(),
+                case: case.to_owned(),
+                profile: "docker".to_owned(),
+                outcome,
+                reason: String::new(),
+                stop_signal: "TERM".to_owned(),
+                grace_ms: 500,
+                killed_without_cleanup: Vec::new(),
+                verdicts: Vec::new(),
+                trace: events.clone(),
+            },
+            normal: NormalTrace { events },
+            raw: None,
+        }
+    }
+
+    #[test]
+    fn identical_repeats_are_stable() {
+        let records = [
+            record("a", Outcome::Pass, "caught"),
+            record("a", Outcome::Pass, "caught"),
+            record("b", Outcome::Fail, "exiting"),
+            record("b", Outcome::Fail, "exiting"),
+        ];
+        assert_eq!(find_unstable(&records, 2), Vec::new());
+    }
+
+    #[test]
+    fn a_changed_trace_names_the_run_the_repeat_and_the_line() {
+        let records = [
+            record("a", Outcome::Pass, "caught"),
+            record("a", Outcome::Pass, "caught"),
+            record("a", Outcome::Pass, "exiting"),
+            record("b", Outcome::Pass, "caught"),
+            record("b", Outcome::Pass, "caught"),
+            record("b", Outcome::Pass, "caught"),
+        ];
+        let unstable = find_unstable(&records, 3);
+        assert_eq!(unstable.len(), 1, "{unstable:?}");
+        assert_eq!((unstable[0].case.as_str(), unstable[0].repeat), ("a", 3));
+        assert!(
+            unstable[0].diff.contains("+app  exiting"),
+            "{}",
+            unstable[0].diff
+        );
+    }
+
+    #[test]
+    fn a_changed_outcome_alone_is_unstable() {
+        let records = [
+            record("a", Outcome::Pass, "caught"),
+            record("a", Outcome::NotRun, "caught"),
+        ];
+        assert_eq!(find_unstable(&records, 2).len(), 1);
+    }
 }

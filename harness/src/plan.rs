@@ -9,6 +9,8 @@ use crate::run::RunSpec;
 use crate::sandbox::{SandboxMode, SandboxSpec};
 use crate::spec::{Behaviour, Candidate, Case, Node, Placement, Profile, Step, StopSequence};
 
+/// The default `--time-scale`: docker's 10 s grace becomes 500 ms.
+pub const DEFAULT_TIME_SCALE: f64 = 0.05;
 /// No scaled time goes below this (unless the case wrote less): under it, scheduling noise on
 /// a loaded two-core machine would decide outcomes, not the init.
 pub const SCALE_FLOOR_MS: u64 = 50;
@@ -68,7 +70,8 @@ pub struct Resolution {
     pub mode: SandboxMode,
     /// Host path of the installed candidate binary (`{bin}`).
     pub bin: PathBuf,
-    /// Host directories the candidate needs to see read-only (its unpacked package).
+    /// Host directories every candidate may need read-only (the unpacked packages); the
+    /// candidate's own binary directory and file directory are added to them.
     pub read_only_paths: Vec<PathBuf>,
     /// Host path of the static probe.
     pub probe: PathBuf,
@@ -129,6 +132,9 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> RunSpec {
     }
     let mut read_only_paths = with.read_only_paths.clone();
     read_only_paths.push(run.candidate.dir.clone());
+    if let Some(bin_dir) = with.bin.parent() {
+        read_only_paths.push(bin_dir.to_path_buf());
+    }
     let steps_ms: u64 = steps.iter().map(|step| step.bound_ms(stop.grace_ms)).sum();
     RunSpec {
         sandbox: SandboxSpec {

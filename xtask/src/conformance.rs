@@ -7,14 +7,13 @@ use std::process::ExitCode;
 
 use clap::Args;
 use harness::conformance::{
-    MatrixOptions, ReadyRun, RunRecord, chain, execute_matrix, snapshot_text,
+    MatrixOptions, ReadyRun, RunRecord, chain, execute_matrix, find_unstable, snapshot_text,
 };
 use harness::install::{build_probe, install_candidate};
 use harness::matrix::{CandidateSummary, CaseSummary, Matrix, Outcome, SCHEMA_VERSION};
 use harness::observe::Observer;
 use harness::plan::plan;
 use harness::run::Launcher;
-use harness::sandbox::SandboxMode;
 use harness::snapshot::{SnapshotStatus, SnapshotStore, snapshot_name};
 use harness::spec::{
     Candidate, CandidateKind, Install, Profile, load_candidate, load_candidates, load_cases, select,
@@ -55,7 +54,7 @@ pub struct ConformanceArgs {
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
     /// Multiply every grace period and case delay by F (never below 50 ms).
-    #[arg(long, default_value_t = 0.05, value_name = "F")]
+    #[arg(long, default_value_t = harness::plan::DEFAULT_TIME_SCALE, value_name = "F")]
     time_scale: f64,
     /// Compare --init runs with snapshots too.
     #[arg(long)]
@@ -318,23 +317,15 @@ fn matrix_options(
     probe: PathBuf,
 ) -> Result<MatrixOptions, String> {
     let program = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
-    let work_dir = root.join("target/runs");
-    std::fs::create_dir_all(&work_dir)
-        .map_err(|e| format!("creating {}: {e}", work_dir.display()))?;
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
+    let launcher = Launcher {
+        program,
+        args: vec!["__launch".into()],
+    };
+    let defaults = MatrixOptions::for_workspace(root, probe, launcher);
     Ok(MatrixOptions {
         time_scale: args.time_scale,
-        jobs: args.jobs.unwrap_or(cores * 4),
-        mode: SandboxMode::detect(),
-        probe,
-        launcher: Launcher {
-            program,
-            args: vec!["__launch".into()],
-        },
-        work_dir,
-        read_only_paths: vec![root.join("target/candidates")],
+        jobs: args.jobs.unwrap_or(defaults.jobs),
+        ..defaults
     })
 }
 
@@ -419,32 +410,19 @@ fn compare_snapshots(
 /// With `--repeat N`, records come in groups of N for the same run: report any group whose
 /// normalised trace or outcome is not the same every time.
 fn report_instability(records: &[RunRecord], repeat: usize) -> bool {
-    let mut unstable = 0;
-    for group in records.chunks(repeat) {
-        let first = &group[0];
-        let first_text = snapshot_text(first);
-        for (index, other) in group.iter().enumerate().skip(1) {
-            let text = snapshot_text(other);
-            if text != first_text || other.result.outcome != first.result.outcome {
-                unstable += 1;
-                let diff = similar::TextDiff::from_lines(&first_text, &text);
-                eprintln!(
-                    "UNSTABLE {} × {} (repeat 1 vs {}):\n{}",
-                    first.result.candidate,
-                    first.result.case,
-                    index + 1,
-                    diff.unified_diff()
-                        .header("repeat 1", &format!("repeat {}", index + 1))
-                );
-                break;
-            }
-        }
+    let unstable = find_unstable(records, repeat);
+    for run in &unstable {
+        eprintln!(
+            "UNSTABLE {} × {} ({}), repeat 1 vs {}:\n{}",
+            run.candidate, run.case, run.profile, run.repeat, run.diff
+        );
     }
     eprintln!(
-        "{unstable} unstable runs out of {} (each repeated {repeat} times)",
+        "{} unstable runs out of {} (each repeated {repeat} times)",
+        unstable.len(),
         records.len() / repeat
     );
-    unstable > 0
+    !unstable.is_empty()
 }
 
 fn write_reports(out: &Path, matrix: &Matrix) -> std::io::Result<()> {

@@ -8,11 +8,7 @@ use harness::conformance::{MatrixOptions, ReadyRun, RunRecord, execute_one};
 use harness::install::{build_probe, install_candidate};
 use harness::plan::PlannedRun;
 use harness::run::Launcher;
-use harness::sandbox::SandboxMode;
 use harness::spec::{Candidate, Case, Profile, load_candidates, load_cases};
-
-/// The time scale of the tests: the xtask default.
-pub const TIME_SCALE: f64 = 0.05;
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -77,19 +73,13 @@ pub fn candidate(name: &str) -> Candidate {
 }
 
 pub fn options() -> MatrixOptions {
-    let work_dir = root().join("target/runs");
-    std::fs::create_dir_all(&work_dir).expect("creating target/runs");
+    let launcher = Launcher {
+        program: PathBuf::from(env!("CARGO_BIN_EXE_pid1check-launch")),
+        args: Vec::new(),
+    };
     MatrixOptions {
-        time_scale: TIME_SCALE,
         jobs: 1,
-        mode: SandboxMode::detect(),
-        probe: probe().to_path_buf(),
-        launcher: Launcher {
-            program: PathBuf::from(env!("CARGO_BIN_EXE_pid1check-launch")),
-            args: Vec::new(),
-        },
-        work_dir,
-        read_only_paths: vec![root().join("target/candidates")],
+        ..MatrixOptions::for_workspace(&root(), probe().to_path_buf(), launcher)
     }
 }
 
