@@ -599,6 +599,37 @@ pub(crate) mod tests {
             self.report(t, role, pid, event)
         }
 
+        /// A `caught` report with an explicit `si_code` (SIGCHLD's CLD_*, SI_KERNEL...).
+        pub(crate) fn caught_code(
+            self,
+            t: u64,
+            role: &str,
+            pid: i32,
+            (signal, code, from): (i32, i32, i32),
+        ) -> Self {
+            let event = Event::Caught {
+                signal,
+                code,
+                sender_pid: from,
+            };
+            self.report(t, role, pid, event)
+        }
+
+        pub(crate) fn reaped(
+            self,
+            t: u64,
+            role: &str,
+            pid: i32,
+            child: i32,
+            status: ExitStatus,
+        ) -> Self {
+            let event = Event::Reaped {
+                child_pid: child,
+                status,
+            };
+            self.report(t, role, pid, event)
+        }
+
         pub(crate) fn exiting(self, t: u64, role: &str, pid: i32, code: i32) -> Self {
             self.report(t, role, pid, Event::Exiting { code })
         }
@@ -697,25 +728,8 @@ pub(crate) mod tests {
             .caught(ms(11), "app", app, TERM, 1)
             .caught(ms(12), "worker", worker, TERM, 1)
             .exiting(ms(13), "worker", worker, 0)
-            .report(
-                ms(14),
-                "app",
-                app,
-                Event::Reaped {
-                    child_pid: worker,
-                    status: ExitStatus::Exited { code: 0 },
-                },
-            )
-            .report(
-                ms(15),
-                "app",
-                app,
-                Event::Caught {
-                    signal: CHLD,
-                    code: 1,
-                    sender_pid: worker,
-                },
-            )
+            .reaped(ms(14), "app", app, worker, ExitStatus::Exited { code: 0 })
+            .caught_code(ms(15), "app", app, (CHLD, 1, worker))
             .exiting(ms(16), "app", app, 0)
             .build();
         let mut trace = TraceBuilder::new()
@@ -870,36 +884,16 @@ pub(crate) mod tests {
             .started(1, "app", 5, [1, 1, 1])
             .caught(2, "app", 5, TERM, 0)
             .caught(3, "app", 5, TERM, 77)
-            .report(
-                4,
-                "app",
-                5,
-                Event::Caught {
-                    signal: 11,
-                    code: 0x80,
-                    sender_pid: 0,
-                },
-            )
-            .report(
-                5,
-                "app",
-                5,
-                Event::Caught {
-                    signal: 10,
-                    code: 3,
-                    sender_pid: 1,
-                },
-            )
-            .report(
+            .caught_code(4, "app", 5, (11, 0x80, 0))
+            .caught_code(5, "app", 5, (10, 3, 1))
+            .reaped(
                 6,
                 "app",
                 5,
-                Event::Reaped {
-                    child_pid: 78,
-                    status: ExitStatus::Signaled {
-                        signal: 6,
-                        core_dumped: true,
-                    },
+                78,
+                ExitStatus::Signaled {
+                    signal: 6,
+                    core_dumped: true,
                 },
             )
             .zombies(7, "scan", vec![79, 5, 1, 80])
@@ -1040,25 +1034,8 @@ pub(crate) mod tests {
             .caught(ms(11), "app", app, TERM, 1)
             .caught(ms(12), "worker", worker, TERM, 1)
             .exiting(ms(13), "worker", worker, 0)
-            .report(
-                ms(14),
-                "app",
-                app,
-                Event::Reaped {
-                    child_pid: worker,
-                    status: ExitStatus::Exited { code: 0 },
-                },
-            )
-            .report(
-                ms(15),
-                "app",
-                app,
-                Event::Caught {
-                    signal: CHLD,
-                    code: 1,
-                    sender_pid: worker,
-                },
-            )
+            .reaped(ms(14), "app", app, worker, ExitStatus::Exited { code: 0 })
+            .caught_code(ms(15), "app", app, (CHLD, 1, worker))
             .escalated(ms(30))
             .pid1_exited(
                 ms(31),

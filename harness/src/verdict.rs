@@ -524,15 +524,7 @@ mod tests {
             .caught(11, "app", 2, TERM, 1)
             .caught(12, "worker", 3, TERM, 1)
             .exiting(13, "worker", 3, 0)
-            .report(
-                14,
-                "app",
-                2,
-                pid1check_probe::Event::Reaped {
-                    child_pid: 3,
-                    status: ExitStatus::Exited { code: 0 },
-                },
-            )
+            .reaped(14, "app", 2, 3, ExitStatus::Exited { code: 0 })
             .exiting(15, "app", 2, 3)
             .zombies(16, "after-app-exit", vec![4, 3])
             .zombies(17, "clean", Vec::new())
@@ -827,25 +819,15 @@ mod tests {
             .started(1, "app", 2, [1, 1, 1])
             .started(2, "worker", 3, [2, 1, 1])
             .started(3, "daemon", 4, [2, 1, 1])
-            .report(
-                4,
-                "app",
-                2,
-                pid1check_probe::Event::Reaped {
-                    child_pid: 3,
-                    status: KILLED,
-                },
-            )
-            .report(
+            .reaped(4, "app", 2, 3, KILLED)
+            .reaped(
                 5,
                 "app",
                 2,
-                pid1check_probe::Event::Reaped {
-                    child_pid: 4,
-                    status: ExitStatus::Signaled {
-                        signal: TERM,
-                        core_dumped: false,
-                    },
+                4,
+                ExitStatus::Signaled {
+                    signal: TERM,
+                    core_dumped: false,
                 },
             )
             .build();
