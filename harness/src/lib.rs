@@ -38,3 +38,19 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+/// Helpers shared by unit tests of several modules.
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// Every value's `name()` is exactly its serde spelling: reports and snapshots use the
+    /// names, `results.json` the serde form, and they must never drift apart.
+    pub(crate) fn assert_names_match_serde<T: serde::Serialize + Copy + std::fmt::Debug>(
+        values: &[T],
+        name: impl Fn(T) -> &'static str,
+    ) {
+        for &value in values {
+            let json = serde_json::to_string(&value).ok();
+            assert_eq!(json, Some(format!("\"{}\"", name(value))), "{value:?}");
+        }
+    }
+}

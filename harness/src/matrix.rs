@@ -110,14 +110,14 @@ mod tests {
 
     #[test]
     fn outcome_names_are_the_serde_spelling() {
-        for outcome in [
-            Outcome::Pass,
-            Outcome::Fail,
-            Outcome::Unknown,
-            Outcome::NotRun,
-        ] {
-            let json = serde_json::to_string(&outcome).ok();
-            assert_eq!(json, Some(format!("\"{}\"", outcome.name())));
-        }
+        crate::test_support::assert_names_match_serde(
+            &[
+                Outcome::Pass,
+                Outcome::Fail,
+                Outcome::Unknown,
+                Outcome::NotRun,
+            ],
+            Outcome::name,
+        );
     }
 }

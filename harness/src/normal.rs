@@ -1001,15 +1001,15 @@ pub(crate) mod tests {
 
     #[test]
     fn phase_names_match_serde() {
-        for phase in [
-            Phase::BeforeStop,
-            Phase::AfterStopSignal,
-            Phase::AfterEscalation,
-            Phase::AfterTeardown,
-        ] {
-            let json = serde_json::to_string(&phase).ok();
-            assert_eq!(json, Some(format!("\"{}\"", phase.name())));
-        }
+        crate::test_support::assert_names_match_serde(
+            &[
+                Phase::BeforeStop,
+                Phase::AfterStopSignal,
+                Phase::AfterEscalation,
+                Phase::AfterTeardown,
+            ],
+            Phase::name,
+        );
     }
 
     /// A stop that needed SIGKILL: the app waits for a daemon that ignores TERM.

@@ -548,15 +548,16 @@ mod tests {
 
     #[test]
     fn result_names_are_the_serde_spelling() {
-        for result in [
-            VerdictResult::Pass,
-            VerdictResult::Fail,
-            VerdictResult::Unknown,
-            VerdictResult::NotApplicable,
-        ] {
-            let json = serde_json::to_string(&result).ok();
-            assert_eq!(json, Some(format!("\"{}\"", result.name())));
-        }
+        crate::test_support::assert_names_match_serde(
+            &[
+                VerdictResult::Pass,
+                VerdictResult::Fail,
+                VerdictResult::Unknown,
+                VerdictResult::NotApplicable,
+            ],
+            VerdictResult::name,
+        );
+        crate::test_support::assert_names_match_serde(&[Level::Must, Level::Should], Level::name);
     }
 
     #[test]

@@ -42,14 +42,14 @@ mod tests {
 
     #[test]
     fn names_are_the_serde_spelling() {
-        for observer in [
-            Observer::Probe,
-            Observer::Procfs,
-            Observer::ExitStatus,
-            Observer::KernelWitness,
-        ] {
-            let json = serde_json::to_string(&observer).ok();
-            assert_eq!(json, Some(format!("\"{}\"", observer.name())));
-        }
+        crate::test_support::assert_names_match_serde(
+            &[
+                Observer::Probe,
+                Observer::Procfs,
+                Observer::ExitStatus,
+                Observer::KernelWitness,
+            ],
+            Observer::name,
+        );
     }
 }
