@@ -46,6 +46,9 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
+    /// There is nothing to exec.
+    #[error("PID 1's argv is empty")]
+    EmptyArgv,
     /// A step inside the new namespaces failed before `execve` (reported by the child).
     #[error("{0}")]
     Child(String),
@@ -89,7 +92,7 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
     let argv = cstrings(&spec.argv).map_err(prepare("PID 1's argv"))?;
     let env = cstrings(&spec.env).map_err(prepare("PID 1's environment"))?;
     if argv.is_empty() {
-        return Err(SandboxError::Child("PID 1's argv is empty".to_owned()));
+        return Err(SandboxError::EmptyArgv);
     }
     let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| prepare("a pipe")(e.into()))?;
@@ -122,36 +125,56 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
     };
     drop(go_read);
     drop(err_write);
-    let namespace = std::fs::File::open(format!("/proc/{pid}/ns/pid"))
-        .and_then(|handle| Ok((handle.metadata()?.ino(), handle)))
-        .map_err(prepare("opening PID 1's namespace"));
-    let mapped = match spec.mode {
-        SandboxMode::Unprivileged => write_id_maps(pid),
-        SandboxMode::Root => Ok(()),
-    };
-    let released = std::fs::File::from(go_write).write_all(b"g");
-    let mut failure = String::new();
-    let read = std::fs::File::from(err_read).read_to_string(&mut failure);
-    let ok = failure.is_empty() && read.is_ok() && released.is_ok();
-    match (ok, mapped, namespace) {
-        (true, Ok(()), Ok((pid_namespace, pid_namespace_handle))) => Ok(Pid1 {
+    // The child waits on `go` until its namespace is held and its ids are mapped; if that
+    // fails it is never released (closing `go` makes it give up).
+    let started = hold_namespace(pid).and_then(|namespace| {
+        if spec.mode == SandboxMode::Unprivileged {
+            write_id_maps(pid)?;
+        }
+        release_and_await_exec(go_write, err_read)?;
+        Ok(namespace)
+    });
+    match started {
+        Ok((pid_namespace, pid_namespace_handle)) => Ok(Pid1 {
             pid,
             pidfd,
             pid_namespace,
             pid_namespace_handle,
         }),
-        (_, mapped, namespace) => {
-            // The child has exited or never got past setup; kill and reap it so nothing
-            // lingers (it is our child and unreaped: the pidfd names exactly it).
+        Err(error) => {
+            // Our own unreaped child, named exactly by its pidfd: kill and reap it so nothing
+            // of a failed start lingers.
             let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
             let _ = sys::reap_pidfd(&pidfd, false);
-            mapped?;
-            namespace?;
-            if failure.is_empty() {
-                failure = "PID 1 vanished before exec without saying why".to_owned();
-            }
-            Err(SandboxError::Child(failure))
+            Err(error)
         }
+    }
+}
+
+/// Open PID 1's PID namespace: its inode identifies the run's processes, and holding it keeps
+/// that inode from being reused.
+fn hold_namespace(pid: i32) -> Result<(u64, std::fs::File), SandboxError> {
+    std::fs::File::open(format!("/proc/{pid}/ns/pid"))
+        .and_then(|handle| Ok((handle.metadata()?.ino(), handle)))
+        .map_err(|source| SandboxError::Prepare {
+            what: "opening PID 1's namespace".to_owned(),
+            source,
+        })
+}
+
+/// Let the child go, then wait until it has exec'd (the close-on-exec error pipe reaches EOF
+/// with nothing in it) or reports why it could not.
+fn release_and_await_exec(go: OwnedFd, errors: OwnedFd) -> Result<(), SandboxError> {
+    let released = std::fs::File::from(go).write_all(b"g");
+    let mut failure = String::new();
+    let read = std::fs::File::from(errors).read_to_string(&mut failure);
+    match (failure.is_empty(), released.and(read.map(drop))) {
+        (true, Ok(())) => Ok(()),
+        (true, Err(source)) => Err(SandboxError::Prepare {
+            what: "releasing PID 1".to_owned(),
+            source,
+        }),
+        (false, _) => Err(SandboxError::Child(failure)),
     }
 }
 

@@ -129,3 +129,29 @@ fn a_run_leaves_no_process_behind() {
         "PID 1 never exited"
     );
 }
+
+#[test]
+fn a_candidate_that_cannot_start_is_not_run_with_the_reason() {
+    let mut candidate = shell_candidate("missing", "true");
+    candidate.argv = vec!["/nonexistent/init".to_owned(), "{workload}".to_owned()];
+    let record = execute(candidate, case("term-forward"));
+    assert_eq!(
+        record.result.outcome,
+        Outcome::NotRun,
+        "{:?}",
+        record.result
+    );
+    assert!(
+        record.result.reason.contains("exec /nonexistent/init")
+            && record.result.reason.contains("ENOENT"),
+        "the reason does not say what failed: {}",
+        record.result.reason
+    );
+    assert!(
+        record
+            .result
+            .verdicts
+            .iter()
+            .all(|v| v.result != harness::verdict::VerdictResult::Pass)
+    );
+}
