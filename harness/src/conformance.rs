@@ -2,17 +2,19 @@
 //! → judge, in parallel; then the [`Matrix`] that reporters render. Emits each finished run
 //! to a callback and prints nothing itself.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::install::Installed;
-use crate::matrix::{Outcome, RunResult};
+use crate::install::{Installed, install_candidate, source_label};
+use crate::matrix::{CandidateSummary, CaseSummary, Matrix, Outcome, RunResult, SCHEMA_VERSION};
 use crate::normal::{NormalTrace, normalise, status_text};
 use crate::observe::Observer;
 use crate::plan::{DEFAULT_TIME_SCALE, PlannedRun, Resolution, resolve, stop_sequence};
 use crate::run::{Launcher, launch};
 use crate::sandbox::SandboxMode;
+use crate::spec::{Candidate, Case};
 use crate::trace::{RunEnd, Trace};
 use crate::verdict::{judge, killed_without_cleanup, outcome};
 
@@ -60,6 +62,78 @@ pub struct ReadyRun {
     pub run: PlannedRun,
     /// The installed candidate, or why it is not there.
     pub install: Result<Installed, String>,
+}
+
+/// Each candidate's installation, or why it is not installed, by candidate name.
+pub type Installs = BTreeMap<String, Result<Installed, String>>;
+
+/// Install (or find already installed) every candidate under `root`/target/candidates.
+pub fn install_all(root: &Path, candidates: &[Candidate]) -> Installs {
+    candidates
+        .iter()
+        .map(|candidate| {
+            let installed = install_candidate(root, candidate)
+                .map_err(|error| format!("not installed: {}", chain(&error)));
+            (candidate.name.clone(), installed)
+        })
+        .collect()
+}
+
+/// Pair every planned run with its candidate's installation, each run `repeat` times in a row
+/// (the grouping [`find_unstable`] expects).
+pub fn ready_runs(plan: Vec<PlannedRun>, installs: &Installs, repeat: usize) -> Vec<ReadyRun> {
+    plan.into_iter()
+        .flat_map(|run| {
+            let install = installs
+                .get(&run.candidate.name)
+                .cloned()
+                .unwrap_or_else(|| Err("not installed".to_owned()));
+            std::iter::repeat_n(ReadyRun { run, install }, repeat.max(1))
+        })
+        .collect()
+}
+
+/// The matrix a conformance run reports: its candidates with versions and sources, its cases,
+/// and one result per run.
+pub fn assemble_matrix(
+    candidates: &[Candidate],
+    cases: &[Case],
+    installs: &Installs,
+    options: &MatrixOptions,
+    runs: Vec<RunResult>,
+) -> Matrix {
+    Matrix {
+        schema: SCHEMA_VERSION,
+        observers: Observer::BASELINE
+            .iter()
+            .map(|o| o.name().to_owned())
+            .collect(),
+        time_scale: options.time_scale,
+        sandbox_mode: options.mode.name().to_owned(),
+        candidates: candidates
+            .iter()
+            .map(|c| {
+                let (version, source) = match installs.get(&c.name) {
+                    Some(Ok(installed)) => (installed.version.clone(), installed.source.clone()),
+                    _ => ("not installed".to_owned(), source_label(&c.install)),
+                };
+                CandidateSummary {
+                    name: c.name.clone(),
+                    title: c.title.clone(),
+                    version,
+                    source,
+                }
+            })
+            .collect(),
+        cases: cases
+            .iter()
+            .map(|c| CaseSummary {
+                name: c.name.clone(),
+                title: c.title.clone(),
+            })
+            .collect(),
+        runs,
+    }
 }
 
 /// One executed run: the result and the evidence behind it.
@@ -313,6 +387,91 @@ mod tests {
             normal: NormalTrace { events },
             raw: None,
         }
+    }
+
+    fn candidate(name: &str) -> Candidate {
+        let text = format!(
+            "title = \"{name}\"\nkind = \"forwarder\"\nargv = [\"{{bin}}\", \"{{workload}}\"]\n\
+             [install]\nkind = \"debian\"\npackage = \"{name}\"\nbinary = \"usr/bin/{name}\"\n"
+        );
+        let path = std::path::PathBuf::from(format!("/candidates/{name}.toml"));
+        crate::spec::parse_candidate(&path, &text).expect("a valid candidate")
+    }
+
+    fn installs() -> Installs {
+        let installed = Installed {
+            bin: PathBuf::from("/target/candidates/tini/0.19/usr/bin/tini"),
+            version: "0.19".to_owned(),
+            source: "debian:tini".to_owned(),
+        };
+        Installs::from([
+            ("tini".to_owned(), Ok(installed)),
+            (
+                "gone".to_owned(),
+                Err("not installed: apt said no".to_owned()),
+            ),
+        ])
+    }
+
+    #[test]
+    fn the_matrix_names_versions_and_sources_or_says_not_installed() {
+        let options = MatrixOptions::for_workspace(
+            Path::new("/w"),
+            PathBuf::from("/w/probe"),
+            Launcher {
+                program: PathBuf::from("/w/launch"),
+                args: Vec::new(),
+            },
+        );
+        let matrix = assemble_matrix(
+            &[candidate("tini"), candidate("gone")],
+            &[],
+            &installs(),
+            &options,
+            Vec::new(),
+        );
+        let summary: Vec<(&str, &str, &str)> = matrix
+            .candidates
+            .iter()
+            .map(|c| (c.name.as_str(), c.version.as_str(), c.source.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("tini", "0.19", "debian:tini"),
+                ("gone", "not installed", "debian:gone")
+            ]
+        );
+        assert_eq!(matrix.observers, ["probe", "procfs", "exit-status"]);
+        assert_eq!(matrix.schema, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn ready_runs_repeat_each_run_in_a_row_with_its_install() {
+        let case = crate::spec::parse_case(
+            Path::new("/cases/c.toml"),
+            "title = \"t\"\nwhy = \"w\"\nsources = [\"s\"]\n[workload]\nrole = \"app\"\n",
+        )
+        .expect("a valid case");
+        let plan = crate::plan::plan(
+            &[candidate("tini"), candidate("gone")],
+            &[case],
+            &[crate::spec::Profile::docker()],
+        );
+        let runs = ready_runs(plan, &installs(), 2);
+        let order: Vec<(&str, bool)> = runs
+            .iter()
+            .map(|r| (r.run.candidate.name.as_str(), r.install.is_ok()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("gone", false),
+                ("gone", false),
+                ("tini", true),
+                ("tini", true)
+            ]
+        );
     }
 
     #[test]

@@ -188,11 +188,7 @@ fn wire_node(node: &Node, time_scale: f64) -> pid1check_probe::Node {
                         wait_children,
                     } => wire::Behaviour::Exit {
                         code,
-                        cleanup_ms: if cleanup_ms == 0 {
-                            0
-                        } else {
-                            scale(cleanup_ms)
-                        },
+                        cleanup_ms: scale(cleanup_ms),
                         wait_children,
                     },
                     Behaviour::Ignore => wire::Behaviour::Ignore,

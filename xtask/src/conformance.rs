@@ -1,17 +1,17 @@
 //! `cargo xtask conformance`: load cases and candidates, install what is missing, run the
 //! matrix, compare every normalised trace with its snapshot, write the reports.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
 use harness::conformance::{
-    MatrixOptions, ReadyRun, RunRecord, chain, execute_matrix, find_unstable, snapshot_text,
+    MatrixOptions, RunRecord, assemble_matrix, chain, execute_matrix, find_unstable, install_all,
+    ready_runs, snapshot_text,
 };
-use harness::install::{build_probe, install_candidate};
-use harness::matrix::{CandidateSummary, CaseSummary, Matrix, Outcome, SCHEMA_VERSION};
-use harness::observe::Observer;
+use harness::install::build_probe;
+use harness::matrix::{Matrix, Outcome};
 use harness::plan::plan;
 use harness::run::Launcher;
 use harness::snapshot::{SnapshotStatus, SnapshotStore, snapshot_name};
@@ -108,31 +108,13 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
             return ExitCode::from(exit_code::FAILED);
         }
     };
-    let installs: BTreeMap<String, Result<harness::install::Installed, String>> = candidates
-        .iter()
-        .map(|candidate| {
-            let installed = install_candidate(root, candidate)
-                .map_err(|error| format!("not installed: {}", chain(&error)));
-            (candidate.name.clone(), installed)
-        })
-        .collect();
-    let mut runs: Vec<ReadyRun> = plan(&candidates, &cases, &[Profile::docker()])
-        .into_iter()
-        .map(|run| ReadyRun {
-            install: installs
-                .get(&run.candidate.name)
-                .cloned()
-                .unwrap_or_else(|| Err("not installed".to_owned())),
-            run,
-        })
-        .collect();
+    let installs = install_all(root, &candidates);
     let repeat = args.repeat.max(1);
-    if repeat > 1 {
-        runs = runs
-            .iter()
-            .flat_map(|r| std::iter::repeat_n(r.clone(), repeat))
-            .collect();
-    }
+    let runs = ready_runs(
+        plan(&candidates, &cases, &[Profile::docker()]),
+        &installs,
+        repeat,
+    );
     let options = match matrix_options(root, args, probe) {
         Ok(options) => options,
         Err(message) => {
@@ -180,38 +162,8 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
         failed = true;
     }
     failed |= compare_snapshots(root, args, &firsts, filtered);
-    let matrix = Matrix {
-        schema: SCHEMA_VERSION,
-        observers: Observer::BASELINE
-            .iter()
-            .map(|o| o.name().to_owned())
-            .collect(),
-        time_scale: args.time_scale,
-        sandbox_mode: options.mode.name().to_owned(),
-        candidates: candidates
-            .iter()
-            .map(|c| CandidateSummary {
-                name: c.name.clone(),
-                title: c.title.clone(),
-                version: match installs.get(&c.name) {
-                    Some(Ok(installed)) => installed.version.clone(),
-                    _ => "not installed".to_owned(),
-                },
-                source: match installs.get(&c.name) {
-                    Some(Ok(installed)) => installed.source.clone(),
-                    _ => harness::install::source_label(&c.install),
-                },
-            })
-            .collect(),
-        cases: cases
-            .iter()
-            .map(|c| CaseSummary {
-                name: c.name.clone(),
-                title: c.title.clone(),
-            })
-            .collect(),
-        runs: firsts.iter().map(|r| r.result.clone()).collect(),
-    };
+    let results = firsts.iter().map(|r| r.result.clone()).collect();
+    let matrix = assemble_matrix(&candidates, &cases, &installs, &options, results);
     println!("{}", harness::report::render_markdown(&matrix));
     let out = args
         .out
