@@ -76,22 +76,33 @@ pub fn launch(launcher: &Launcher, spec: &RunSpec) -> Result<Trace, RunError> {
         // A launcher that died early shows up below through its status and stderr.
         let _ = stdin.write_all(&input);
     }
-    let (sender, receiver) = mpsc::channel();
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
-    std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let mut err = Vec::new();
-        if let Some(stdout) = stdout.as_mut() {
-            let _ = stdout.read_to_end(&mut out);
-        }
-        if let Some(stderr) = stderr.as_mut() {
-            let _ = stderr.read_to_end(&mut err);
-        }
-        let _ = sender.send((out, err));
-    });
+    // Each stream on its own thread: reading one to the end before the other could block both
+    // sides once the unread one fills its pipe.
+    let drain = |stream: Option<Box<dyn Read + Send>>| {
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut stream) = stream {
+                let _ = stream.read_to_end(&mut bytes);
+            }
+            let _ = sender.send(bytes);
+        });
+        receiver
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
     let limit = Duration::from_millis(spec.deadline_ms) + LAUNCHER_MARGIN;
-    let Ok((out, err)) = receiver.recv_timeout(limit) else {
+    let Ok(out) = stdout.recv_timeout(limit) else {
         // Our own child, not yet waited for: its pid cannot have been reused.
         let _ = child.kill();
         let _ = child.wait();
@@ -99,6 +110,8 @@ pub fn launch(launcher: &Launcher, spec: &RunSpec) -> Result<Trace, RunError> {
             margin: LAUNCHER_MARGIN,
         });
     };
+    // stdout closed: the launcher is exiting, and its stderr closes with it.
+    let err = stderr.recv_timeout(LAUNCHER_MARGIN).unwrap_or_default();
     let status = child.wait().map_err(|source| RunError::Spawn {
         program: launcher.program.clone(),
         source,
