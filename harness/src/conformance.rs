@@ -8,14 +8,19 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::install::{Installed, install_candidate, source_label};
-use crate::matrix::{CandidateSummary, CaseSummary, Matrix, Outcome, RunResult, SCHEMA_VERSION};
+use crate::matrix::{
+    CandidateSummary, CaseSummary, Matrix, Outcome, ProfileSummary, RunResult, SCHEMA_VERSION,
+};
 use crate::normal::{NormalTrace, normalise, status_text};
 use crate::observe::Observer;
-use crate::plan::{DEFAULT_TIME_SCALE, PlannedRun, Resolution, resolve, stop_sequence};
+use crate::plan::{
+    DEFAULT_TIME_SCALE, PlannedRun, PlannedStop, Resolution, resolve, stop_sequence,
+};
 use crate::run::{Launcher, launch};
 use crate::sandbox::SandboxMode;
-use crate::spec::{Candidate, Case};
-use crate::trace::{RunEnd, Trace};
+use crate::spec::{Candidate, Case, Profile};
+use crate::stop::{StopSequence, StopSignal};
+use crate::trace::{ActionKind, RunEnd, Trace};
 use crate::verdict::{judge, killed_without_cleanup, outcome};
 
 /// Settings shared by every run of a matrix.
@@ -98,6 +103,7 @@ pub fn ready_runs(plan: Vec<PlannedRun>, installs: &Installs, repeat: usize) -> 
 pub fn assemble_matrix(
     candidates: &[Candidate],
     cases: &[Case],
+    profiles: &[Profile],
     installs: &Installs,
     options: &MatrixOptions,
     runs: Vec<RunResult>,
@@ -130,6 +136,18 @@ pub fn assemble_matrix(
             .map(|c| CaseSummary {
                 name: c.name.clone(),
                 title: c.title.clone(),
+            })
+            .collect(),
+        profiles: profiles
+            .iter()
+            .map(|p| ProfileSummary {
+                name: p.name.clone(),
+                title: p.title.clone(),
+                runtime: p.runtime.name().to_owned(),
+                grace_ms: p.grace_ms,
+                signal: p.signal.clone(),
+                pre_stop: p.pre_stop.as_ref().map(|command| command.join(" ")),
+                sources: p.sources.clone(),
             })
             .collect(),
         runs,
@@ -199,7 +217,7 @@ pub fn execute_one(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
             return not_run(ready, options.time_scale, &installed.version, reason);
         }
     };
-    let spec = resolve(
+    let resolved = resolve(
         run,
         &Resolution {
             time_scale: options.time_scale,
@@ -210,6 +228,12 @@ pub fn execute_one(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
             run_dir: run_dir.path().to_path_buf(),
         },
     );
+    let spec = match resolved {
+        Ok(spec) => spec,
+        Err(error) => {
+            return not_run(ready, options.time_scale, &installed.version, error.message);
+        }
+    };
     let trace = match launch(&options.launcher, &spec) {
         Ok(trace) => trace,
         Err(error) => {
@@ -252,7 +276,14 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
             reason = format!("the run hit its hard deadline and was killed; {reason}");
         }
     }
-    let stop = stop_sequence(run, time_scale);
+    let stop = planned_stop(run, time_scale);
+    // The signal really sent (LXC decides at stop time), else the plan's description.
+    let sent = trace.actions.iter().find_map(|action| match &action.what {
+        ActionKind::SignalSent {
+            signal, stop: true, ..
+        } => Some(signal.name()),
+        _ => None,
+    });
     let result = RunResult {
         candidate: run.candidate.name.clone(),
         candidate_version: version.to_owned(),
@@ -260,8 +291,10 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
         profile: run.profile.name.clone(),
         outcome,
         reason,
-        stop_signal: stop.signal.name(),
-        grace_ms: stop.grace_ms,
+        stop_signal: sent.unwrap_or_else(|| stop.sequence.signal.describe()),
+        stop_why: stop.why,
+        pre_stop: stop.sequence.pre_stop.map(|command| command.join(" ")),
+        grace_ms: stop.sequence.grace_ms,
         killed_without_cleanup: killed_without_cleanup(&normal),
         verdicts,
         trace: normal.events.clone(),
@@ -273,9 +306,22 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
     }
 }
 
+/// The run's stop sequence, or a stand-in that says why the runtime refused it.
+fn planned_stop(run: &PlannedRun, time_scale: f64) -> PlannedStop {
+    stop_sequence(run, time_scale).unwrap_or_else(|error| PlannedStop {
+        sequence: StopSequence {
+            pre_stop: None,
+            signal: StopSignal::None,
+            grace_ms: 0,
+            min_grace_after_pre_stop_ms: 0,
+        },
+        why: error.message,
+    })
+}
+
 fn not_run(ready: &ReadyRun, time_scale: f64, version: &str, reason: String) -> RunRecord {
     let run = &ready.run;
-    let stop = stop_sequence(run, time_scale);
+    let stop = planned_stop(run, time_scale);
     RunRecord {
         result: RunResult {
             candidate: run.candidate.name.clone(),
@@ -284,8 +330,10 @@ fn not_run(ready: &ReadyRun, time_scale: f64, version: &str, reason: String) -> 
             profile: run.profile.name.clone(),
             outcome: Outcome::NotRun,
             reason,
-            stop_signal: stop.signal.name(),
-            grace_ms: stop.grace_ms,
+            stop_signal: stop.sequence.signal.describe(),
+            stop_why: stop.why,
+            pre_stop: stop.sequence.pre_stop.map(|command| command.join(" ")),
+            grace_ms: stop.sequence.grace_ms,
             killed_without_cleanup: Vec::new(),
             verdicts: Vec::new(),
             trace: Vec::new(),
@@ -379,6 +427,8 @@ mod tests {
                 outcome,
                 reason: String::new(),
                 stop_signal: "TERM".to_owned(),
+                stop_why: "default TERM".to_owned(),
+                pre_stop: None,
                 grace_ms: 500,
                 killed_without_cleanup: Vec::new(),
                 verdicts: Vec::new(),
@@ -425,6 +475,7 @@ mod tests {
         );
         let matrix = assemble_matrix(
             &[candidate("tini"), candidate("gone")],
+            &[],
             &[],
             &installs(),
             &options,

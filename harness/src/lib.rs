@@ -23,6 +23,7 @@ pub mod sandbox;
 pub mod signal;
 pub mod snapshot;
 pub mod spec;
+pub mod stop;
 pub mod trace;
 pub mod verdict;
 

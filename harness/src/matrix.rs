@@ -1,5 +1,6 @@
 //! The results of a whole conformance run: one [`RunResult`] per candidate × case × profile.
-//! This is the plain data every reporter renders and `results.json` serialises (schema 1).
+//! This is the plain data every reporter renders and `results.json` serialises (schema 2:
+//! schema 1 plus the profiles and each run's stop choice).
 //! Nothing here depends on time or pids, so two runs of the same inputs compare equal.
 
 use serde::{Deserialize, Serialize};
@@ -8,7 +9,7 @@ use crate::normal::NormalEvent;
 use crate::verdict::Verdict;
 
 /// Version of the `results.json` layout; bump on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything a conformance run produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +26,9 @@ pub struct Matrix {
     pub candidates: Vec<CandidateSummary>,
     /// The cases of the matrix, in matrix order.
     pub cases: Vec<CaseSummary>,
+    /// The runtime profiles of the matrix, in matrix order.
+    #[serde(default)]
+    pub profiles: Vec<ProfileSummary>,
     /// One entry per run, sorted by candidate, case, profile.
     pub runs: Vec<RunResult>,
 }
@@ -49,6 +53,27 @@ pub struct CaseSummary {
     pub name: String,
     /// One-line title.
     pub title: String,
+}
+
+/// A runtime profile as the report names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileSummary {
+    /// Profile name (file stem).
+    pub name: String,
+    /// One-line title.
+    pub title: String,
+    /// The runtime whose rules it follows.
+    pub runtime: String,
+    /// Its grace period before scaling, in milliseconds.
+    pub grace_ms: u64,
+    /// Its explicit stop signal, as written, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// Its preStop hook, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_stop: Option<String>,
+    /// Where its facts come from.
+    pub sources: Vec<String>,
 }
 
 /// The outcome of one run.
@@ -92,8 +117,14 @@ pub struct RunResult {
     pub outcome: Outcome,
     /// One line: the first failed `must`'s evidence, the unknown's cause, or why it did not run.
     pub reason: String,
-    /// The stop signal the profile sent (after the candidate's STOPSIGNAL was applied).
+    /// The stop signal the runtime sent (after its rules read the image's STOPSIGNAL), or how
+    /// it would have been chosen when none was sent.
     pub stop_signal: String,
+    /// How the runtime chose it, in one line (`image STOPSIGNAL "SIGRTMIN+3"`).
+    pub stop_why: String,
+    /// The preStop hook the runtime ran first, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_stop: Option<String>,
     /// The grace period actually used, in milliseconds (after scaling).
     pub grace_ms: u64,
     /// Workload roles that ended without finishing their exit path (killed before cleanup).

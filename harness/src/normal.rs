@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::signal::SignalNumber;
 use crate::spec::{Case, Node};
-use crate::trace::{ActionKind, ExitStatus, RunEnd, Trace};
+use crate::trace::{ActionKind, ExecResult, ExitStatus, RunEnd, Trace};
 
 /// The phases of a run, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -73,6 +73,10 @@ pub(crate) mod event {
     pub const SIGNAL_SENT: &str = "signal-sent";
     /// The runtime SIGKILLed PID 1 at the grace deadline.
     pub const ESCALATED: &str = "escalated";
+    /// The runtime started a command inside the container.
+    pub const EXEC_STARTED: &str = "exec-started";
+    /// That command ended, timed out or could not start.
+    pub const EXEC_ENDED: &str = "exec-ended";
     /// A `wait-exit` step ended.
     pub const WAITED_EXIT: &str = "waited-exit";
     /// A zombie scan ended.
@@ -87,7 +91,7 @@ pub(crate) mod event {
     pub const RUN_END: &str = "run-end";
 
     /// Every name, for the width of the event column.
-    pub const ALL: [&str; 14] = [
+    pub const ALL: [&str; 16] = [
         STARTED,
         CAUGHT,
         REAPED,
@@ -96,6 +100,8 @@ pub(crate) mod event {
         READY,
         SIGNAL_SENT,
         ESCALATED,
+        EXEC_STARTED,
+        EXEC_ENDED,
         WAITED_EXIT,
         ZOMBIE_SCAN,
         SURVIVOR_SCAN,
@@ -105,6 +111,8 @@ pub(crate) mod event {
     ];
 }
 
+/// How a `signal-sent` event marks the stop sequence's signal.
+pub(crate) const STOP_SIGNAL_MARK: &str = "(stop signal)";
 /// Role of the harness's runtime actions.
 pub(crate) const RUNTIME: &str = "runtime";
 /// Role of PID 1 when no workload process is PID 1 (the candidate init).
@@ -197,11 +205,20 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
     // then the workload's reports, then the runtime's other observations, then what is
     // derived. That reads causally (a scan comes after what it scanned) and is deterministic.
     let mut events: Vec<(u8, NormalEvent)> = Vec::new();
+    // A command run inside ends in a race with whatever it set off (a preStop `kill 1` and
+    // PID 1's exit): its end is shown in the phase it started in, so the order is stable.
+    let mut exec_phase = Phase::BeforeStop;
     for action in &trace.actions {
-        let phase = phases.phase_at(action.mono_ns);
+        let mut phase = phases.phase_at(action.mono_ns);
+        match action.what {
+            ActionKind::ExecStarted { .. } => exec_phase = phase,
+            ActionKind::ExecEnded { .. } => phase = exec_phase,
+            _ => {}
+        }
         let opens_phase = matches!(
             action.what,
             ActionKind::SignalSent { stop: true, .. }
+                | ActionKind::ExecStarted { pre_stop: true, .. }
                 | ActionKind::Escalated
                 | ActionKind::Pid1Exited { .. }
         );
@@ -229,13 +246,25 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
                     event::SIGNAL_SENT,
                     Some(signal.name()),
                     if *stop {
-                        format!("to={target} (stop signal)")
+                        format!("to={target} {STOP_SIGNAL_MARK}")
                     } else {
                         format!("to={target}")
                     },
                 ),
                 ActionKind::Escalated => {
                     runtime(event::ESCALATED, None, "SIGKILL to pid1".to_owned())
+                }
+                ActionKind::ExecStarted { command, pre_stop } => runtime(
+                    event::EXEC_STARTED,
+                    None,
+                    if *pre_stop {
+                        format!("command=\"{command}\" (preStop hook)")
+                    } else {
+                        format!("command=\"{command}\"")
+                    },
+                ),
+                ActionKind::ExecEnded { result } => {
+                    runtime(event::EXEC_ENDED, None, exec_result_text(result))
                 }
                 ActionKind::WaitedExit { role, exited } => runtime(
                     event::WAITED_EXIT,
@@ -414,7 +443,14 @@ impl Boundaries {
                 .map(|a| a.mono_ns)
         };
         Boundaries {
-            stop: first(|a| matches!(a, ActionKind::SignalSent { stop: true, .. })),
+            // The stop sequence begins with the preStop hook when there is one.
+            stop: first(|a| {
+                matches!(
+                    a,
+                    ActionKind::SignalSent { stop: true, .. }
+                        | ActionKind::ExecStarted { pre_stop: true, .. }
+                )
+            }),
             escalation: first(|a| matches!(a, ActionKind::Escalated)),
             teardown: first(|a| matches!(a, ActionKind::Pid1Exited { .. })),
         }
@@ -432,6 +468,17 @@ impl Boundaries {
         } else {
             Phase::BeforeStop
         }
+    }
+}
+
+/// How a command run inside ended, for traces.
+fn exec_result_text(result: &ExecResult) -> String {
+    match result {
+        ExecResult::Exited { code } => format!("exit={code}"),
+        ExecResult::TimedOut => "timed out: the runtime went on without it".to_owned(),
+        // The reason names host paths and errno text: keep the line stable, the raw trace
+        // keeps the detail.
+        ExecResult::Failed { .. } => "could not start".to_owned(),
     }
 }
 

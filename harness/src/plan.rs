@@ -1,13 +1,20 @@
 //! The plan: candidates × cases × profiles, sorted, and each run resolved into the
 //! [`RunSpec`] the launcher executes. Pure: no I/O, so a plan can be inspected and tested.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use pid1check_probe::{CHANNEL_DIR, PROBE_FILE, Workload};
 
 use crate::run::RunSpec;
 use crate::sandbox::{SandboxMode, SandboxSpec};
-use crate::spec::{Behaviour, Candidate, Case, Node, Placement, Profile, Step, StopSequence};
+use crate::signal::SignalNumber;
+use crate::spec::{
+    Behaviour, Candidate, Case, Install, Node, Placement, Profile, Runtime, SignalRef, Step,
+};
+use crate::stop::{
+    ImageFacts, KUBERNETES_MIN_GRACE_MS, ProfileError, StopSequence, StopSignal, choose,
+};
 
 /// The default `--time-scale`: docker's 10 s grace becomes 500 ms.
 pub const DEFAULT_TIME_SCALE: f64 = 0.05;
@@ -85,16 +92,72 @@ pub fn scale_ms(ms: u64, time_scale: f64) -> u64 {
     scaled.max(ms.min(SCALE_FLOOR_MS))
 }
 
-/// The signal the profile sends this candidate, and the scaled grace period.
-pub fn stop_sequence(run: &PlannedRun, time_scale: f64) -> StopSequence {
-    StopSequence {
-        signal: run.profile.stop_signal_for(run.candidate.stop_signal),
-        grace_ms: scale_ms(run.profile.grace_ms, time_scale),
+/// The stop sequence of a run, with its times scaled, and why the runtime chose that signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedStop {
+    /// What the launcher performs.
+    pub sequence: StopSequence,
+    /// How the runtime chose the signal, in one line.
+    pub why: String,
+}
+
+/// The command the runtime sees as the image's PID 1 (what podman's systemd detection looks
+/// at): the binary's path inside its package, the host program, or argv[0] as written.
+pub fn image_command(candidate: &Candidate) -> String {
+    match candidate.argv.first().map(String::as_str) {
+        Some("{bin}") | None => match &candidate.install {
+            Install::Debian { binary, .. } => format!("/{binary}"),
+            Install::Host { path } => path.clone(),
+            Install::Probe => Path::new(CHANNEL_DIR)
+                .join(PROBE_FILE)
+                .to_string_lossy()
+                .into_owned(),
+        },
+        Some(first) => first.to_owned(),
     }
 }
 
-/// Resolve a planned run into what the launcher executes.
-pub fn resolve(run: &PlannedRun, with: &Resolution) -> RunSpec {
+/// The grace period after scaling: never below the candidate's own timers (unless the
+/// profile's real grace is shorter still: scaling must not make a runtime more patient than
+/// it is).
+pub fn scaled_grace_ms(grace_ms: u64, candidate: &Candidate, time_scale: f64) -> u64 {
+    let scaled = scale_ms(grace_ms, time_scale);
+    match candidate.min_grace_ms {
+        Some(needed) => scaled.max(needed.min(grace_ms)),
+        None => scaled,
+    }
+}
+
+/// The profile's stop sequence for this candidate, scaled; or why the runtime refuses it.
+pub fn stop_sequence(run: &PlannedRun, time_scale: f64) -> Result<PlannedStop, ProfileError> {
+    let profile = &run.profile;
+    let command = image_command(&run.candidate);
+    let choice = choose(
+        profile,
+        ImageFacts {
+            stop_signal: run.candidate.stop_signal.as_deref(),
+            command: &command,
+        },
+    )?;
+    let kubernetes = profile.runtime == Runtime::Kubernetes;
+    Ok(PlannedStop {
+        sequence: StopSequence {
+            pre_stop: profile.pre_stop.clone(),
+            signal: choice.signal,
+            grace_ms: scaled_grace_ms(profile.grace_ms, &run.candidate, time_scale),
+            min_grace_after_pre_stop_ms: if kubernetes {
+                scaled_grace_ms(KUBERNETES_MIN_GRACE_MS, &run.candidate, time_scale)
+            } else {
+                0
+            },
+        },
+        why: choice.why,
+    })
+}
+
+/// Resolve a planned run into what the launcher executes; fails only when the runtime
+/// refuses the image (see [`stop_sequence`]).
+pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileError> {
     let scale = |ms| scale_ms(ms, with.time_scale);
     let workload_path = Path::new(CHANNEL_DIR).join(PROBE_FILE);
     let argv = run
@@ -107,7 +170,7 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> RunSpec {
                 .replace("{dir}", &run.candidate.dir.to_string_lossy())
         })
         .collect();
-    let stop = stop_sequence(run, with.time_scale);
+    let stop = stop_sequence(run, with.time_scale)?.sequence;
     let mut steps: Vec<Step> = run
         .case
         .stop
@@ -124,6 +187,10 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> RunSpec {
                 settle_ms: scale(*settle_ms),
             },
             Step::Pause { ms } => Step::Pause { ms: scale(*ms) },
+            Step::Exec { command, within_ms } => Step::Exec {
+                command: command.clone(),
+                within_ms: scale(*within_ms),
+            },
         })
         .collect();
     // Every run ends with the runtime stopping the container: nothing may outlive its plan.
@@ -135,8 +202,12 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> RunSpec {
     if let Some(bin_dir) = with.bin.parent() {
         read_only_paths.push(bin_dir.to_path_buf());
     }
-    let steps_ms: u64 = steps.iter().map(|step| step.bound_ms(stop.grace_ms)).sum();
-    RunSpec {
+    // A preStop hook and the signal each get at most the grace period (plus the minimum the
+    // signal keeps after the hook).
+    let stop_ms = stop.grace_ms * if stop.pre_stop.is_some() { 2 } else { 1 }
+        + stop.min_grace_after_pre_stop_ms;
+    let steps_ms: u64 = steps.iter().map(|step| step.bound_ms(stop_ms)).sum();
+    Ok(RunSpec {
         sandbox: SandboxSpec {
             mode: with.mode,
             run_dir: with.run_dir.clone(),
@@ -147,14 +218,14 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> RunSpec {
             hostname: "pid1check".to_owned(),
         },
         workload: Workload {
-            root: wire_node(&run.case.workload, with.time_scale),
+            root: wire_node(&run.case.workload, stop.signal, with.time_scale),
         },
         ready_roles: roles(&run.case.workload),
         ready_timeout_ms: READY_TIMEOUT_MS,
         steps,
         stop,
         deadline_ms: READY_TIMEOUT_MS + steps_ms + DEADLINE_SLACK_MS,
-    }
+    })
 }
 
 /// Every role of the tree, preorder.
@@ -166,7 +237,53 @@ pub fn roles(node: &Node) -> Vec<String> {
     out
 }
 
-fn wire_node(node: &Node, time_scale: f64) -> pid1check_probe::Node {
+/// A node's behaviours for the probe: `stop` becomes each signal the run may send as its stop
+/// signal (both of LXC's candidates), and a behaviour for an explicit signal wins over it.
+fn wire_behaviours(
+    node: &Node,
+    stop: StopSignal,
+    time_scale: f64,
+) -> Vec<pid1check_probe::SignalBehaviour> {
+    use pid1check_probe as wire;
+    let stop_signals: Vec<SignalNumber> = match stop {
+        StopSignal::None => Vec::new(),
+        StopSignal::Fixed { signal } => vec![signal],
+        StopSignal::IfPid1Blocks { signal, otherwise } => vec![signal, otherwise],
+    };
+    let mut by_signal: BTreeMap<SignalNumber, Behaviour> = BTreeMap::new();
+    if let Some(behaviour) = node.on.get(&SignalRef::Stop) {
+        for signal in &stop_signals {
+            by_signal.insert(*signal, *behaviour);
+        }
+    }
+    for (key, behaviour) in &node.on {
+        if let SignalRef::Signal(signal) = key {
+            by_signal.insert(*signal, *behaviour);
+        }
+    }
+    by_signal
+        .into_iter()
+        .map(|(signal, behaviour)| wire::SignalBehaviour {
+            signal: signal.raw(),
+            behaviour: match behaviour {
+                Behaviour::Exit {
+                    code,
+                    cleanup_ms,
+                    wait_children,
+                } => wire::Behaviour::Exit {
+                    code,
+                    cleanup_ms: scale_ms(cleanup_ms, time_scale),
+                    wait_children,
+                },
+                Behaviour::Ignore => wire::Behaviour::Ignore,
+                Behaviour::Record => wire::Behaviour::Record,
+                Behaviour::Default => wire::Behaviour::Default,
+            },
+        })
+        .collect()
+}
+
+fn wire_node(node: &Node, stop: StopSignal, time_scale: f64) -> pid1check_probe::Node {
     use pid1check_probe as wire;
     let scale = |ms| scale_ms(ms, time_scale);
     wire::Node {
@@ -176,31 +293,11 @@ fn wire_node(node: &Node, time_scale: f64) -> pid1check_probe::Node {
             Placement::NewGroup => wire::Placement::NewGroup,
             Placement::NewSession => wire::Placement::NewSession,
         },
-        on: node
-            .on
-            .iter()
-            .map(|(signal, behaviour)| wire::SignalBehaviour {
-                signal: signal.raw(),
-                behaviour: match *behaviour {
-                    Behaviour::Exit {
-                        code,
-                        cleanup_ms,
-                        wait_children,
-                    } => wire::Behaviour::Exit {
-                        code,
-                        cleanup_ms: scale(cleanup_ms),
-                        wait_children,
-                    },
-                    Behaviour::Ignore => wire::Behaviour::Ignore,
-                    Behaviour::Record => wire::Behaviour::Record,
-                    Behaviour::Default => wire::Behaviour::Default,
-                },
-            })
-            .collect(),
+        on: wire_behaviours(node, stop, time_scale),
         children: node
             .children
             .iter()
-            .map(|child| wire_node(child, time_scale))
+            .map(|child| wire_node(child, stop, time_scale))
             .collect(),
         orphan: node.orphan,
         exit_after_ms: node.exit_after_ms.map(scale),
@@ -211,6 +308,78 @@ fn wire_node(node: &Node, time_scale: f64) -> pid1check_probe::Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn node_with(on: &[(SignalRef, Behaviour)]) -> Node {
+        Node {
+            role: "app".to_owned(),
+            placement: Placement::Inherit,
+            on: on.iter().copied().collect(),
+            children: Vec::new(),
+            orphan: false,
+            exit_after_ms: None,
+            exit_code: 0,
+        }
+    }
+
+    fn wired(node: &Node, stop: StopSignal) -> Vec<(i32, pid1check_probe::Behaviour)> {
+        wire_behaviours(node, stop, 1.0)
+            .into_iter()
+            .map(|b| (b.signal, b.behaviour))
+            .collect()
+    }
+
+    #[test]
+    fn stop_becomes_every_signal_the_run_may_send_and_explicit_signals_win() {
+        use pid1check_probe::Behaviour as Wire;
+        let exit = Behaviour::Exit {
+            code: 0,
+            cleanup_ms: 0,
+            wait_children: false,
+        };
+        let node = node_with(&[
+            (SignalRef::Stop, exit),
+            (SignalRef::Signal(SignalNumber::PWR), Behaviour::Ignore),
+        ]);
+        let wire_exit = Wire::Exit {
+            code: 0,
+            cleanup_ms: 0,
+            wait_children: false,
+        };
+        let lxc = StopSignal::IfPid1Blocks {
+            signal: SignalNumber(37),
+            otherwise: SignalNumber::PWR,
+        };
+        assert_eq!(
+            wired(&node, lxc),
+            [(30, Wire::Ignore), (37, wire_exit)],
+            "PWR keeps its own behaviour; RTMIN+3 gets stop's"
+        );
+        let docker = StopSignal::Fixed {
+            signal: SignalNumber::TERM,
+        };
+        assert_eq!(wired(&node, docker), [(15, wire_exit), (30, Wire::Ignore)]);
+        assert_eq!(wired(&node, StopSignal::None), [(30, Wire::Ignore)]);
+    }
+
+    #[test]
+    fn a_candidate_timer_keeps_the_grace_from_scaling_below_it_but_never_above_the_runtime() {
+        let text = "title = \"s6\"\nkind = \"system-manager\"\nargv = [\"{bin}\", \"{workload}\"]\n\
+                    min_grace_ms = 3000\n[install]\nkind = \"debian\"\npackage = \"s6\"\n\
+                    binary = \"usr/bin/s6-svscan\"\n";
+        let s6 = crate::spec::parse_candidate(Path::new("s6.toml"), text).expect("valid");
+        assert_eq!(scaled_grace_ms(10_000, &s6, 0.05), 3_000, "not 500 ms");
+        assert_eq!(
+            scaled_grace_ms(100_000, &s6, 0.05),
+            5_000,
+            "scaled above the timer"
+        );
+        assert_eq!(scaled_grace_ms(0, &s6, 0.05), 0, "timeout 0 stays 0");
+        assert_eq!(
+            scaled_grace_ms(2_000, &s6, 0.05),
+            2_000,
+            "never above the runtime's"
+        );
+    }
 
     #[test]
     fn scaling_keeps_a_floor_but_never_raises_short_times() {

@@ -74,6 +74,8 @@ impl SignalNumber {
     pub const KILL: SignalNumber = SignalNumber(9);
     /// SIGTERM.
     pub const TERM: SignalNumber = SignalNumber(15);
+    /// SIGPWR: LXC's default halt signal.
+    pub const PWR: SignalNumber = SignalNumber(30);
 
     /// The raw number, for syscalls.
     pub fn raw(self) -> i32 {
@@ -235,6 +237,7 @@ mod tests {
         assert_eq!((RTMIN, RTMAX), (libc::SIGRTMIN(), libc::SIGRTMAX()));
         assert_eq!(SignalNumber::TERM.raw(), libc::SIGTERM);
         assert_eq!(SignalNumber::KILL.raw(), libc::SIGKILL);
+        assert_eq!(SignalNumber::PWR.raw(), libc::SIGPWR);
     }
 
     #[test]

@@ -47,8 +47,21 @@ pub enum ActionKind {
         /// Whether this is the stop sequence's signal.
         stop: bool,
     },
-    /// The grace period ran out and the runtime sent SIGKILL to PID 1.
+    /// The grace period ran out (or was zero) and the runtime sent SIGKILL to PID 1.
     Escalated,
+    /// The runtime started a command inside the container: a preStop hook (which opens the
+    /// `stop` phase) or an `exec` step.
+    ExecStarted {
+        /// The command, space-separated.
+        command: String,
+        /// Whether it is the profile's preStop hook.
+        pre_stop: bool,
+    },
+    /// A command started by [`ActionKind::ExecStarted`] ended, or was abandoned.
+    ExecEnded {
+        /// How.
+        result: ExecResult,
+    },
     /// A `wait-exit` step: the role reported `exiting`, or the wait timed out.
     WaitedExit {
         /// The role waited for.
@@ -74,6 +87,24 @@ pub enum ActionKind {
     SurvivorScan {
         /// Host pids found (should be none).
         survivors: Vec<i32>,
+    },
+}
+
+/// How a command run inside the container ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ExecResult {
+    /// It exited with this code (`128 + N` when signal N ended it, as a shell says).
+    Exited {
+        /// Exit code.
+        code: i32,
+    },
+    /// Its time ran out first; the runtime stopped waiting and went on.
+    TimedOut,
+    /// It could not be started.
+    Failed {
+        /// Why, in a sentence.
+        reason: String,
     },
 }
 

@@ -7,10 +7,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::matrix::Outcome;
-use crate::normal::{NormalEvent, NormalTrace, Phase, VANISHED_DETAIL, event};
+use crate::normal::{
+    NormalEvent, NormalTrace, Phase, RUNTIME, STOP_SIGNAL_MARK, VANISHED_DETAIL, event,
+};
 use crate::observe::Observer;
 use crate::signal::SignalNumber;
-use crate::spec::{Case, ExpectationKind, Level};
+use crate::spec::{Case, ExpectationKind, Level, SignalRef};
 
 /// The result of one expectation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -114,8 +116,10 @@ pub fn killed_without_cleanup(trace: &NormalTrace) -> Vec<String> {
 /// The expectation in words, as reports list it.
 fn describe(kind: &ExpectationKind) -> String {
     match kind {
-        ExpectationKind::Caught { role, signal } => format!("{role} caught {signal}"),
-        ExpectationKind::NotCaught { role, signal } => format!("{role} did not catch {signal}"),
+        ExpectationKind::Caught { role, signal } => format!("{role} caught {}", words(*signal)),
+        ExpectationKind::NotCaught { role, signal } => {
+            format!("{role} did not catch {}", words(*signal))
+        }
         ExpectationKind::ExitedCleanly { role, code } => {
             format!("{role} exited cleanly with code {code}")
         }
@@ -129,6 +133,14 @@ fn describe(kind: &ExpectationKind) -> String {
         ExpectationKind::Escalated => "the runtime escalates to SIGKILL".to_owned(),
         ExpectationKind::NoSurvivors => "no process of the run survives PID 1".to_owned(),
         ExpectationKind::KilledBy { role, signal } => format!("{role} killed by {signal}"),
+    }
+}
+
+/// `TERM`, or `the stop signal`.
+fn words(signal: SignalRef) -> String {
+    match signal {
+        SignalRef::Stop => "the stop signal".to_owned(),
+        SignalRef::Signal(signal) => signal.name(),
     }
 }
 
@@ -193,8 +205,14 @@ impl<'a> Facts<'a> {
             ));
         }
         let decision = match kind {
-            ExpectationKind::Caught { role, signal } => self.caught(role, *signal),
-            ExpectationKind::NotCaught { role, signal } => self.not_caught(role, *signal),
+            ExpectationKind::Caught { role, signal } => match self.resolve(*signal) {
+                Ok(signal) => self.caught(role, &signal),
+                Err(decision) => decision,
+            },
+            ExpectationKind::NotCaught { role, signal } => match self.resolve(*signal) {
+                Ok(signal) => self.not_caught(role, &signal),
+                Err(decision) => decision,
+            },
             ExpectationKind::ExitedCleanly { role, code } => self.exited_cleanly(role, *code),
             ExpectationKind::NoZombies { scan } => self.no_zombies(scan),
             ExpectationKind::Pid1Exit { code, signal } => self.pid1_exit(*code, *signal),
@@ -215,7 +233,31 @@ impl<'a> Facts<'a> {
         }
     }
 
-    fn caught(&self, role: &str, signal: SignalNumber) -> Decision {
+    /// The name of the signal `signal` stands for in this run: `stop` is the stop signal the
+    /// runtime sent; a run where it sent none (SIGKILL at once) makes the expectation n/a.
+    fn resolve(&self, signal: SignalRef) -> Result<String, Decision> {
+        match signal {
+            SignalRef::Signal(signal) => Ok(signal.name()),
+            SignalRef::Stop => self
+                .trace
+                .events
+                .iter()
+                .find(|e| {
+                    e.role == RUNTIME
+                        && e.event == event::SIGNAL_SENT
+                        && e.detail.ends_with(STOP_SIGNAL_MARK)
+                })
+                .and_then(|e| e.signal.clone())
+                .ok_or_else(|| {
+                    (
+                        VerdictResult::NotApplicable,
+                        "the runtime sent no stop signal in this run".to_owned(),
+                    )
+                }),
+        }
+    }
+
+    fn caught(&self, role: &str, signal: &str) -> Decision {
         let caught = self.caught_events(role, signal);
         if let Some(e) = caught.iter().find(|e| e.phase < Phase::AfterEscalation) {
             return pass(cite(e));
@@ -232,7 +274,7 @@ impl<'a> Facts<'a> {
         fail(format!("{role} never caught {signal}; {}", self.fate(role)))
     }
 
-    fn not_caught(&self, role: &str, signal: SignalNumber) -> Decision {
+    fn not_caught(&self, role: &str, signal: &str) -> Decision {
         if let Some(e) = self.caught_events(role, signal).first() {
             return fail(cite(e));
         }
@@ -369,13 +411,12 @@ impl<'a> Facts<'a> {
         )
     }
 
-    fn caught_events(&self, role: &str, signal: SignalNumber) -> Vec<&'a NormalEvent> {
-        let name = signal.name();
+    fn caught_events(&self, role: &str, signal: &str) -> Vec<&'a NormalEvent> {
         self.trace
             .events
             .iter()
             .filter(|e| {
-                e.role == role && e.event == event::CAUGHT && e.signal.as_deref() == Some(&name)
+                e.role == role && e.event == event::CAUGHT && e.signal.as_deref() == Some(signal)
             })
             .collect()
     }
@@ -482,14 +523,14 @@ mod tests {
     fn caught(role: &str, signal: i32) -> ExpectationKind {
         ExpectationKind::Caught {
             role: role.to_owned(),
-            signal: SignalNumber(signal),
+            signal: SignalRef::Signal(SignalNumber(signal)),
         }
     }
 
     fn not_caught(role: &str, signal: i32) -> ExpectationKind {
         ExpectationKind::NotCaught {
             role: role.to_owned(),
-            signal: SignalNumber(signal),
+            signal: SignalRef::Signal(SignalNumber(signal)),
         }
     }
 
@@ -568,6 +609,39 @@ mod tests {
             evidence,
             "app: caught TERM from=pid1 code=SI_USER in after-stop-signal"
         );
+    }
+
+    #[test]
+    fn stop_means_the_signal_the_runtime_sent_and_is_na_without_one() {
+        let stop = ExpectationKind::Caught {
+            role: "app".to_owned(),
+            signal: SignalRef::Stop,
+        };
+        let (result, evidence) = one(stop.clone(), &graceful(), BASELINE);
+        assert_eq!(result, VerdictResult::Pass, "{evidence}");
+        let pwr = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .ready(4)
+            .stop(10, libc::SIGPWR)
+            .caught(11, "app", 2, TERM, 1)
+            .pid1_exited(20, ExitStatus::Exited { code: 0 })
+            .build();
+        let (result, evidence) = one(stop.clone(), &pwr, BASELINE);
+        assert_eq!(
+            result,
+            VerdictResult::Fail,
+            "TERM is not the stop signal here"
+        );
+        assert!(evidence.starts_with("app never caught PWR"), "{evidence}");
+        let killed_at_once = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .ready(4)
+            .escalated(10)
+            .pid1_exited(11, KILLED)
+            .build();
+        let (result, evidence) = one(stop, &killed_at_once, BASELINE);
+        assert_eq!(result, VerdictResult::NotApplicable);
+        assert_eq!(evidence, "the runtime sent no stop signal in this run");
     }
 
     #[test]

@@ -16,7 +16,8 @@ use harness::plan::plan;
 use harness::run::Launcher;
 use harness::snapshot::{SnapshotStatus, SnapshotStore, snapshot_name};
 use harness::spec::{
-    Candidate, CandidateKind, Install, Profile, load_candidate, load_candidates, load_cases, select,
+    Candidate, CandidateKind, Install, load_candidate, load_candidates, load_cases, load_profiles,
+    select,
 };
 
 use crate::exit_code;
@@ -38,6 +39,9 @@ pub struct ConformanceArgs {
     /// A case by name; repeatable. Default: every case in the cases directory.
     #[arg(long = "case", value_name = "NAME")]
     cases: Vec<String>,
+    /// A runtime profile by name (from fixtures/profiles); repeatable. Default: every profile.
+    #[arg(long = "profile", value_name = "NAME")]
+    profiles: Vec<String>,
     /// Where the case files are.
     #[arg(long, value_name = "DIR")]
     cases_dir: Option<PathBuf>,
@@ -87,16 +91,29 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
             Vec::new()
         }
     };
+    let loaded_profiles = load_profiles(&root.join("fixtures/profiles"));
+    for error in &loaded_profiles.errors {
+        complain(chain(error));
+    }
+    let profiles = match select(&loaded_profiles.items, &args.profiles) {
+        Ok(profiles) => profiles.into_iter().cloned().collect::<Vec<_>>(),
+        Err(error) => {
+            complain(chain(&error));
+            Vec::new()
+        }
+    };
     let candidates = choose_candidates(root, args, &mut complain);
-    let filtered = !args.cases.is_empty()
+    let filtered = !args.profiles.is_empty()
+        || !args.cases.is_empty()
         || !args.candidates.is_empty()
         || args.init.is_some()
         || args.cases_dir.is_some();
-    if cases.is_empty() || candidates.is_empty() {
+    if cases.is_empty() || candidates.is_empty() || profiles.is_empty() {
         eprintln!(
-            "error: nothing to run ({} cases, {} candidates)",
+            "error: nothing to run ({} cases, {} candidates, {} profiles)",
             cases.len(),
-            candidates.len()
+            candidates.len(),
+            profiles.len()
         );
         return ExitCode::from(exit_code::BAD_INPUT);
     }
@@ -110,11 +127,7 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
     };
     let installs = install_all(root, &candidates);
     let repeat = args.repeat.max(1);
-    let runs = ready_runs(
-        plan(&candidates, &cases, &[Profile::docker()]),
-        &installs,
-        repeat,
-    );
+    let runs = ready_runs(plan(&candidates, &cases, &profiles), &installs, repeat);
     let options = match matrix_options(root, args, probe) {
         Ok(options) => options,
         Err(message) => {
@@ -123,10 +136,11 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
         }
     };
     eprintln!(
-        "running {} runs ({} candidates × {} cases{}), {} at a time, sandbox mode {}",
+        "running {} runs ({} candidates × {} cases × {} profiles{}), {} at a time, sandbox mode {}",
         runs.len(),
         candidates.len(),
         cases.len(),
+        profiles.len(),
         if repeat > 1 {
             format!(" × {repeat} repeats")
         } else {
@@ -139,9 +153,10 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
     let records = execute_matrix(&runs, &options, &|record: &RunRecord| {
         let r = &record.result;
         eprintln!(
-            "  {:<14} {:<24} {:<8} {}",
+            "  {:<14} {:<24} {:<14} {:<8} {}",
             r.candidate,
             r.case,
+            r.profile,
             r.outcome.name(),
             r.reason
         );
@@ -163,7 +178,7 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
     }
     failed |= compare_snapshots(root, args, &firsts, filtered);
     let results = firsts.iter().map(|r| r.result.clone()).collect();
-    let matrix = assemble_matrix(&candidates, &cases, &installs, &options, results);
+    let matrix = assemble_matrix(&candidates, &cases, &profiles, &installs, &options, results);
     println!("{}", harness::report::render_markdown(&matrix));
     let out = args
         .out
@@ -248,6 +263,7 @@ fn custom_candidate(init: &str, name: &str) -> Result<Candidate, String> {
         },
         argv,
         stop_signal: None,
+        min_grace_ms: None,
     })
 }
 

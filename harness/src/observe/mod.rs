@@ -3,7 +3,7 @@
 
 mod procfs;
 
-pub use procfs::{NamespaceProcess, scan_namespace};
+pub use procfs::{NamespaceProcess, blocks_signal, scan_namespace};
 
 use serde::{Deserialize, Serialize};
 

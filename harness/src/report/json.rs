@@ -21,7 +21,9 @@ mod tests {
     use serde_json::Value;
 
     use super::render_json;
-    use crate::matrix::{CandidateSummary, CaseSummary, Matrix, Outcome, RunResult};
+    use crate::matrix::{
+        CandidateSummary, CaseSummary, Matrix, Outcome, ProfileSummary, RunResult,
+    };
     use crate::normal::{NormalEvent, Phase};
     use crate::spec::Level;
     use crate::verdict::{Verdict, VerdictResult};
@@ -44,6 +46,8 @@ mod tests {
             outcome,
             reason: String::new(),
             stop_signal: "TERM".to_owned(),
+            stop_why: "default TERM".to_owned(),
+            pre_stop: None,
             grace_ms: 1000,
             killed_without_cleanup: vec!["worker".to_owned()],
             verdicts: vec![
@@ -87,7 +91,7 @@ mod tests {
 
     fn matrix() -> Matrix {
         Matrix {
-            schema: 1,
+            schema: 2,
             observers: vec!["probe".to_owned(), "procfs".to_owned()],
             time_scale: 0.1,
             sandbox_mode: "root".to_owned(),
@@ -100,6 +104,15 @@ mod tests {
             cases: vec![CaseSummary {
                 name: "graceful-term".to_owned(),
                 title: "TERM reaches the app".to_owned(),
+            }],
+            profiles: vec![ProfileSummary {
+                name: "k8s".to_owned(),
+                title: "kubelet".to_owned(),
+                runtime: "kubernetes".to_owned(),
+                grace_ms: 30_000,
+                signal: None,
+                pre_stop: Some("kill -RTMIN+3 1".to_owned()),
+                sources: vec!["kubernetes/kubernetes: killContainer".to_owned()],
             }],
             runs: vec![
                 run("a", Outcome::Pass),
@@ -142,10 +155,11 @@ mod tests {
                 "sandbox_mode",
                 "candidates",
                 "cases",
+                "profiles",
                 "runs"
             ])
         );
-        assert_eq!(json["schema"], Value::from(1));
+        assert_eq!(json["schema"], Value::from(2));
         assert_eq!(json["observers"], serde_json::json!(["probe", "procfs"]));
         assert_eq!(json["time_scale"].as_f64(), Some(0.1));
         assert_eq!(json["sandbox_mode"], "root");
@@ -154,6 +168,13 @@ mod tests {
             set(&["name", "title", "version", "source"])
         );
         assert_eq!(keys(&json["cases"][0]), set(&["name", "title"]));
+        assert_eq!(
+            keys(&json["profiles"][0]),
+            set(&[
+                "name", "title", "runtime", "grace_ms", "pre_stop", "sources"
+            ]),
+            "an absent explicit signal is left out"
+        );
 
         let runs = json["runs"].as_array().ok_or("runs is an array")?;
         for run in runs {
@@ -167,6 +188,7 @@ mod tests {
                     "outcome",
                     "reason",
                     "stop_signal",
+                    "stop_why",
                     "grace_ms",
                     "killed_without_cleanup",
                     "verdicts",

@@ -27,6 +27,7 @@ pub fn render_markdown(matrix: &Matrix) -> String {
     out.push('\n');
 
     render_tables(&mut out, matrix);
+    render_stop_signals(&mut out, matrix);
     render_failures(&mut out, matrix);
     render_killed(&mut out, matrix);
     render_candidates(&mut out, matrix);
@@ -52,7 +53,7 @@ fn render_tables(out: &mut String, matrix: &Matrix) {
         matrix.runs.iter().map(|run| run.case.as_str()),
     );
     let profiles = ordered(
-        std::iter::empty(),
+        matrix.profiles.iter().map(|profile| profile.name.as_str()),
         matrix.runs.iter().map(|run| run.profile.as_str()),
     );
     let mut cells: BTreeMap<(&str, &str, &str), &RunResult> = BTreeMap::new();
@@ -87,6 +88,98 @@ fn render_tables(out: &mut String, matrix: &Matrix) {
         }
         out.push('\n');
     }
+}
+
+/// "Stop signals": per candidate and profile, the signal the runtime sent and the grace
+/// period it allowed (scaled), so a row shows at once what each runtime does to that init.
+fn render_stop_signals(out: &mut String, matrix: &Matrix) {
+    if matrix.runs.is_empty() {
+        return;
+    }
+    let candidates = ordered(
+        matrix.candidates.iter().map(|c| c.name.as_str()),
+        matrix.runs.iter().map(|run| run.candidate.as_str()),
+    );
+    let profiles = ordered(
+        matrix.profiles.iter().map(|p| p.name.as_str()),
+        matrix.runs.iter().map(|run| run.profile.as_str()),
+    );
+    out.push_str(
+        "## Stop signals
+
+",
+    );
+    push_line(
+        out,
+        "What each runtime sends each candidate's PID 1, and the grace period before SIGKILL \
+         (after scaling). Why the runtime chose that signal is in results.json (`stop_why`).",
+    );
+    out.push_str("\n| candidate |");
+    for profile in &profiles {
+        let _ = write!(out, " {} |", cell(profile));
+    }
+    out.push_str("\n| --- |");
+    out.push_str(&" --- |".repeat(profiles.len()));
+    out.push('\n');
+    for candidate in &candidates {
+        let _ = write!(out, "| {} |", cell(candidate));
+        for profile in &profiles {
+            let text = matrix
+                .runs
+                .iter()
+                .find(|run| run.candidate == *candidate && run.profile == *profile)
+                .map(|run| {
+                    let hook = run
+                        .pre_stop
+                        .as_ref()
+                        .map(|command| format!("preStop `{command}`, then "))
+                        .unwrap_or_default();
+                    format!("{hook}{}, {} ms", run.stop_signal, run.grace_ms)
+                })
+                .unwrap_or_default();
+            let _ = write!(out, " {} |", cell(&text));
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+}
+
+/// `reports/profiles.md`: each runtime profile as a table row, then its sources.
+pub fn render_profiles(matrix: &Matrix) -> String {
+    let mut out = String::new();
+    out.push_str("# Runtime profiles\n\n");
+    push_line(
+        &mut out,
+        &format!(
+            "How each runtime stops a container, as pid1check reproduces it. Grace periods are \
+             the runtime's own; runs multiply them by the time scale ({}), never below a \
+             candidate's own timers.",
+            matrix.time_scale
+        ),
+    );
+    out.push_str(
+        "\n| profile | runtime | explicit signal | preStop | grace | what it does |\n\
+         | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for profile in &matrix.profiles {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} ms | {} |",
+            cell(&profile.name),
+            cell(&profile.runtime),
+            cell(profile.signal.as_deref().unwrap_or("none")),
+            cell(profile.pre_stop.as_deref().unwrap_or("none")),
+            profile.grace_ms,
+            cell(&profile.title)
+        );
+    }
+    for profile in &matrix.profiles {
+        let _ = writeln!(out, "\n## {}\n", single_line(&profile.name));
+        for source in &profile.sources {
+            push_line(&mut out, &format!("- {source}"));
+        }
+    }
+    out
 }
 
 /// "Why it failed": every run that did not pass, with its reason.
@@ -273,6 +366,8 @@ mod tests {
             outcome,
             reason: reason.to_owned(),
             stop_signal: "TERM".to_owned(),
+            stop_why: "default TERM".to_owned(),
+            pre_stop: None,
             grace_ms: 1000,
             killed_without_cleanup: Vec::new(),
             verdicts: Vec::new(),
@@ -322,6 +417,7 @@ mod tests {
                     title: "orphans are reaped".to_owned(),
                 },
             ],
+            profiles: Vec::new(),
             runs: vec![
                 killed,
                 run(

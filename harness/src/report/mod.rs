@@ -5,4 +5,4 @@ mod json;
 mod markdown;
 
 pub use json::render_json;
-pub use markdown::render_markdown;
+pub use markdown::{render_markdown, render_profiles};

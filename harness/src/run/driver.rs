@@ -12,11 +12,12 @@ use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr, bi
 use pid1check_probe::{Event, Report, SOCKET_FILE, WORKLOAD_FILE};
 
 use super::spec::RunSpec;
-use crate::observe::{NamespaceProcess, scan_namespace};
-use crate::sandbox::{Pid1, spawn_pid1, sys};
+use crate::observe::{NamespaceProcess, blocks_signal, scan_namespace};
+use crate::sandbox::{Pid1, exec_inside, spawn_pid1, sys};
 use crate::signal::SignalNumber;
-use crate::spec::{Step, StopSequence, Target};
-use crate::trace::{Action, ActionKind, ExitStatus, RunEnd, Trace};
+use crate::spec::{Step, Target};
+use crate::stop::StopSignal;
+use crate::trace::{Action, ActionKind, ExecResult, ExitStatus, RunEnd, Trace};
 
 /// How much of PID 1's console output a trace keeps.
 const CONSOLE_TAIL_BYTES: usize = 4096;
@@ -162,29 +163,95 @@ impl Driver {
             if self.end != RunEnd::Completed {
                 return;
             }
-            self.step(step, spec.stop);
+            self.step(step, spec);
         }
         // Every plan ends with a stop step, so PID 1 is gone or SIGKILLed; wait for it.
         self.wait_until(self.deadline, |run| run.pid1_status.is_some());
     }
 
-    fn step(&mut self, step: &Step, stop: StopSequence) {
-        match step {
-            Step::Stop => {
-                if self.pid1_status.is_some() {
-                    return;
-                }
-                self.send(&Target::Pid1, stop.signal, true);
-                let grace_end = monotonic_ns() + ms_to_ns(stop.grace_ms);
-                if !self.wait_until(grace_end, |run| run.pid1_status.is_some())
-                    && self.end == RunEnd::Completed
-                {
-                    self.record(ActionKind::Escalated);
-                    let _ = sys::pidfd_send_signal(&self.pid1.pidfd, SignalNumber::KILL.raw());
-                    self.wait_until(self.deadline, |run| run.pid1_status.is_some());
+    /// The profile's stop sequence: the preStop hook (bounded by the grace period), the stop
+    /// signal, the rest of the grace period, then SIGKILL to PID 1.
+    fn stop(&mut self, spec: &RunSpec) {
+        let stop = &spec.stop;
+        if self.pid1_status.is_some() {
+            return;
+        }
+        let mut grace_end = monotonic_ns() + ms_to_ns(stop.grace_ms);
+        if let Some(command) = &stop.pre_stop {
+            self.run_inside(spec, command, true, grace_end);
+            if self.pid1_status.is_some() {
+                return;
+            }
+            // The signal gets what is left of the grace period, never less than the minimum.
+            grace_end = grace_end.max(monotonic_ns() + ms_to_ns(stop.min_grace_after_pre_stop_ms));
+        }
+        let signal = match stop.signal {
+            StopSignal::None => None,
+            StopSignal::Fixed { signal } => Some(signal),
+            StopSignal::IfPid1Blocks { signal, otherwise } => {
+                match blocks_signal(self.pid1.pid, signal.raw()) {
+                    Some(true) => Some(signal),
+                    _ => Some(otherwise),
                 }
             }
+        };
+        if let Some(signal) = signal {
+            self.send(&Target::Pid1, signal, true);
+            if self.wait_until(grace_end, |run| run.pid1_status.is_some()) {
+                return;
+            }
+        }
+        if self.end == RunEnd::Completed && self.pid1_status.is_none() {
+            self.record(ActionKind::Escalated);
+            let _ = sys::pidfd_send_signal(&self.pid1.pidfd, SignalNumber::KILL.raw());
+            self.wait_until(self.deadline, |run| run.pid1_status.is_some());
+        }
+    }
+
+    /// Run `command` inside the container and wait for it until `until`; a command still
+    /// running then is abandoned (its joining process killed; what it started inside dies
+    /// with the namespace).
+    fn run_inside(&mut self, spec: &RunSpec, command: &[String], pre_stop: bool, until: u64) {
+        self.record(ActionKind::ExecStarted {
+            command: command.join(" "),
+            pre_stop,
+        });
+        let inside = match exec_inside(&self.pid1, &spec.sandbox, command, &spec.sandbox.env) {
+            Ok(inside) => inside,
+            Err(error) => {
+                self.record(ActionKind::ExecEnded {
+                    result: ExecResult::Failed {
+                        reason: crate::error_chain(&error),
+                    },
+                });
+                return;
+            }
+        };
+        let exited = self.wait_for_fd(until, inside.pidfd.as_fd());
+        let result = match exited.then(|| sys::reap_pidfd(&inside.pidfd, true)) {
+            Some(Ok(Some(ExitStatus::Exited { code }))) => ExecResult::Exited { code },
+            Some(Ok(Some(ExitStatus::Signaled { signal, .. }))) => {
+                ExecResult::Exited { code: 128 + signal }
+            }
+            _ => {
+                let _ = sys::pidfd_send_signal(&inside.pidfd, SignalNumber::KILL.raw());
+                let _ = sys::reap_pidfd(&inside.pidfd, false);
+                ExecResult::TimedOut
+            }
+        };
+        self.record(ActionKind::ExecEnded { result });
+    }
+
+    fn step(&mut self, step: &Step, spec: &RunSpec) {
+        match step {
+            Step::Stop => self.stop(spec),
             Step::Signal { signal, target } => self.send(target, *signal, false),
+            Step::Exec { command, within_ms } => {
+                if self.pid1_status.is_none() {
+                    let until = monotonic_ns() + ms_to_ns(*within_ms);
+                    self.run_inside(spec, command, false, until);
+                }
+            }
             Step::WaitExit { role, within_ms } => {
                 let until = monotonic_ns() + ms_to_ns(*within_ms);
                 let reported = self.wait_until(until, |run| run.exiting.contains(role));
@@ -308,20 +375,54 @@ impl Driver {
                 // Nothing more can happen in the namespace: it died with PID 1.
                 return done(self);
             }
-            let timeout_ms = (until - now).div_ceil(1_000_000).min(i32::MAX as u64) as i32;
-            let mut fds = [
-                PollFd::new(self.socket.as_fd(), PollFlags::POLLIN),
-                PollFd::new(self.pid1.pidfd.as_fd(), PollFlags::POLLIN),
-            ];
-            let timeout = PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::MAX);
-            let pid1_exited = match poll(&mut fds, timeout) {
-                Ok(_) => fds[1].revents().is_some_and(|r| !r.is_empty()),
-                Err(_) => false,
-            };
-            if pid1_exited {
-                self.reap(true);
+            self.poll_once(until - now, None);
+        }
+    }
+
+    /// Like [`Driver::wait_until`], until `fd` becomes readable (a pidfd: its process
+    /// exited). Returns whether it did.
+    fn wait_for_fd(&mut self, until: u64, fd: std::os::fd::BorrowedFd<'_>) -> bool {
+        let until = until.min(self.deadline);
+        loop {
+            self.drain_reports();
+            let now = monotonic_ns();
+            if now >= until {
+                return false;
+            }
+            if self.poll_once(until - now, Some(fd)) {
+                return true;
             }
         }
+    }
+
+    /// Wait up to `timeout_ns` for a report, PID 1's exit, or `extra`; handle PID 1's exit.
+    /// Returns whether `extra` became readable.
+    fn poll_once(&mut self, timeout_ns: u64, extra: Option<std::os::fd::BorrowedFd<'_>>) -> bool {
+        let timeout_ms = timeout_ns.div_ceil(1_000_000).min(i32::MAX as u64) as i32;
+        // A reaped PID 1's pidfd stays readable: leave it out once its status is known.
+        let watch_pid1 = self.pid1_status.is_none();
+        let mut fds = vec![PollFd::new(self.socket.as_fd(), PollFlags::POLLIN)];
+        if watch_pid1 {
+            fds.push(PollFd::new(self.pid1.pidfd.as_fd(), PollFlags::POLLIN));
+        }
+        let extra_at = fds.len();
+        if let Some(extra) = extra {
+            fds.push(PollFd::new(extra, PollFlags::POLLIN));
+        }
+        let timeout = PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::MAX);
+        let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
+        let (pid1_exited, extra_ready) = match poll(&mut fds, timeout) {
+            Ok(_) => (
+                watch_pid1 && ready(&fds[1]),
+                fds.get(extra_at).is_some_and(ready),
+            ),
+            Err(_) => (false, false),
+        };
+        drop(fds);
+        if pid1_exited {
+            self.reap(true);
+        }
+        extra_ready
     }
 
     /// Reap PID 1 if it exited (or wait for it when `no_hang` is false).

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use pid1check_probe::Workload;
 
 use crate::sandbox::SandboxSpec;
-use crate::spec::{Step, StopSequence};
+use crate::spec::Step;
+use crate::stop::StopSequence;
 
 /// One fully resolved run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

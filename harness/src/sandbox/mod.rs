@@ -4,10 +4,12 @@
 //! [`mount_plan`]) and applied in one place ([`spawn_pid1`]), so the plan can be read and tested
 //! without privileges. Every `unsafe` block lives in [`sys`].
 
+mod enter;
 mod mounts;
 mod spawn;
 pub(crate) mod sys;
 
+pub use enter::{Inside, exec_inside};
 pub use mounts::{MountOp, RootView, mount_plan};
 pub use spawn::{Pid1, SandboxError, spawn_pid1};
 

@@ -79,15 +79,7 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
     };
     std::fs::create_dir_all(spec.channel_dir()).map_err(prepare("the channel directory"))?;
     std::fs::create_dir_all(spec.scratch_dir()).map_err(prepare("the scratch directory"))?;
-    let console = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(spec.console_path())
-        .map_err(prepare("the console log"))?;
-    let devnull = OpenOptions::new()
-        .read(true)
-        .open("/dev/null")
-        .map_err(prepare("/dev/null"))?;
+    let (console, devnull) = open_stdio(spec)?;
     let plan = mount_plan(spec, spec.mode.root_view());
     let argv = cstrings(&spec.argv).map_err(prepare("PID 1's argv"))?;
     let env = cstrings(&spec.env).map_err(prepare("PID 1's environment"))?;
@@ -149,6 +141,27 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
             Err(error)
         }
     }
+}
+
+/// The run's console log (for stdout and stderr, created if needed) and /dev/null (for
+/// stdin): what PID 1 and commands run inside it get.
+pub(super) fn open_stdio(
+    spec: &SandboxSpec,
+) -> Result<(std::fs::File, std::fs::File), SandboxError> {
+    let prepare = |what: &str| {
+        let what = what.to_owned();
+        move |source| SandboxError::Prepare { what, source }
+    };
+    let console = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(spec.console_path())
+        .map_err(prepare("the console log"))?;
+    let devnull = OpenOptions::new()
+        .read(true)
+        .open("/dev/null")
+        .map_err(prepare("/dev/null"))?;
+    Ok((console, devnull))
 }
 
 /// Open PID 1's PID namespace: its inode identifies the run's processes, and holding it keeps

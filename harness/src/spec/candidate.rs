@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::signal::SignalNumber;
-
 /// One init under test, loaded from `fixtures/candidates/NAME.toml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,9 +22,15 @@ pub struct Candidate {
     /// PID 1's argv. `{bin}` is the installed binary, `{workload}` the probe's path inside the
     /// sandbox, `{dir}` the directory of this file.
     pub argv: Vec<String>,
-    /// The stop signal the init asks for (a Dockerfile's `STOPSIGNAL`); absent means SIGTERM.
+    /// The stop signal the image declares (a Dockerfile's `STOPSIGNAL`), exactly as written:
+    /// each runtime reads it with its own parser, so `"37"` and `"SIGRTMIN+3"` can differ.
     #[serde(default)]
-    pub stop_signal: Option<SignalNumber>,
+    pub stop_signal: Option<String>,
+    /// The shortest grace period this init needs because of a fixed timer of its own (s6's
+    /// 3 s kill delay, busybox's 1 s between TERM and KILL), in milliseconds. `--time-scale`
+    /// never scales a grace below it, so the scale cannot be blamed on the init.
+    #[serde(default)]
+    pub min_grace_ms: Option<u64>,
 }
 
 /// What sort of PID 1 a candidate is.

@@ -51,6 +51,73 @@ impl Case {
     }
 }
 
+/// A signal as a case names it: a fixed signal, or `stop`, the signal the run's runtime
+/// profile sends to PID 1 (TERM under docker, SIGRTMIN+3 for systemd under podman, SIGPWR
+/// under LXC). With `stop`, one case asks "does the stop signal reach the app" of every
+/// runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SignalRef {
+    /// The run's stop signal.
+    Stop,
+    /// This signal.
+    Signal(SignalNumber),
+}
+
+impl SignalRef {
+    /// The spelling in case files and verdicts: `stop` or the signal's name.
+    pub fn name(self) -> String {
+        match self {
+            SignalRef::Stop => "stop".to_owned(),
+            SignalRef::Signal(signal) => signal.name(),
+        }
+    }
+}
+
+impl std::fmt::Display for SignalRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl From<SignalNumber> for SignalRef {
+    fn from(signal: SignalNumber) -> Self {
+        SignalRef::Signal(signal)
+    }
+}
+
+impl Serialize for SignalRef {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for SignalRef {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SignalRef;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`stop`, a signal name such as \"TERM\", or a number 1-64")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SignalRef, E> {
+                if v == "stop" {
+                    return Ok(SignalRef::Stop);
+                }
+                v.parse()
+                    .map(SignalRef::Signal)
+                    .map_err(|error| E::custom(format!("{error}, or `stop` for the stop signal")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SignalRef, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SignalRef, E> {
+                self.visit_str(&v.to_string())
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 /// One node of the workload tree, as a case writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,9 +127,10 @@ pub struct Node {
     /// Process-group and session placement.
     #[serde(default)]
     pub placement: Placement,
-    /// Behaviour per signal, keyed by any spelling of the signal.
+    /// Behaviour per signal, keyed by any spelling of the signal, or `stop` for whatever the
+    /// run's stop signal is.
     #[serde(default)]
-    pub on: BTreeMap<SignalNumber, Behaviour>,
+    pub on: BTreeMap<SignalRef, Behaviour>,
     /// Child processes.
     #[serde(default)]
     pub children: Vec<Node>,
@@ -153,6 +221,14 @@ pub enum Step {
         #[serde(default)]
         target: Target,
     },
+    /// Run a command inside the container, as `docker exec` would, and wait for it (bounded):
+    /// a process of the namespace acting on PID 1 (`kill -TERM 1`).
+    Exec {
+        /// The command; a bare program name is looked up in the sandbox's `PATH`.
+        command: Vec<String>,
+        /// Stop waiting after this long; the step then records a timeout.
+        within_ms: u64,
+    },
     /// Wait until a workload process reports that it is exiting (bounded).
     WaitExit {
         /// Role to wait for.
@@ -182,6 +258,7 @@ impl Step {
         match self {
             Step::Stop => grace_ms,
             Step::Signal { .. } => 0,
+            Step::Exec { within_ms, .. } => *within_ms,
             Step::WaitExit { within_ms, .. } => *within_ms,
             Step::ScanZombies { settle_ms, .. } => *settle_ms,
             Step::Pause { ms } => *ms,
@@ -263,15 +340,15 @@ pub enum ExpectationKind {
     Caught {
         /// Workload role.
         role: String,
-        /// The signal.
-        signal: SignalNumber,
+        /// The signal, or `stop`.
+        signal: SignalRef,
     },
     /// `role` never ran its handler for `signal`.
     NotCaught {
         /// Workload role.
         role: String,
-        /// The signal.
-        signal: SignalNumber,
+        /// The signal, or `stop`.
+        signal: SignalRef,
     },
     /// `role` finished its exit path (reported `exiting` with `code`) before any escalation.
     ExitedCleanly {

@@ -18,7 +18,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::spec::{Candidate, Case};
+use crate::spec::{Candidate, Case, Profile};
 
 use span::Doc;
 use validate::Invalid;
@@ -149,6 +149,13 @@ impl Named for Candidate {
     }
 }
 
+impl Named for Profile {
+    const KIND: &'static str = "profile";
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 /// Parses and validates the case in `text`; `path` names it (`name` is its stem) and places
 /// errors.
 pub fn parse_case(path: &Path, text: &str) -> Result<Case, LoadError> {
@@ -179,6 +186,26 @@ pub fn parse_candidate(path: &Path, text: &str) -> Result<Candidate, LoadError> 
 /// Reads, parses and validates one candidate file.
 pub fn load_candidate(path: &Path) -> Result<Candidate, LoadError> {
     parse_candidate(path, &read(path)?)
+}
+
+/// Parses and validates the runtime profile in `text`; `path` names it and places errors.
+pub fn parse_profile(path: &Path, text: &str) -> Result<Profile, LoadError> {
+    let doc = Doc::parse(text);
+    let mut profile: Profile = toml::from_str(text).map_err(|e| toml_error(path, &doc, &e))?;
+    profile.name = stem(path);
+    validate::validate_profile(&profile).map_err(|e| invalid(path, &doc, e))?;
+    Ok(profile)
+}
+
+/// Reads, parses and validates one profile file.
+pub fn load_profile(path: &Path) -> Result<Profile, LoadError> {
+    parse_profile(path, &read(path)?)
+}
+
+/// Every `*.toml` profile in `dir`, sorted by name; a file that does not load becomes an
+/// error.
+pub fn load_profiles(dir: &Path) -> Loaded<Profile> {
+    load_dir(dir, load_profile)
 }
 
 /// Every `*.toml` case in `dir`, sorted by name; a file that does not load becomes an error.
@@ -310,7 +337,7 @@ mod tests {
 
     use super::*;
     use crate::signal::SignalNumber;
-    use crate::spec::{ExpectationKind, Install, Step};
+    use crate::spec::{ExpectationKind, Install, SignalRef, Step};
 
     fn data(folder: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -573,6 +600,54 @@ mod tests {
         );
     }
 
+    #[test]
+    fn every_profile_in_fixtures_loads_and_covers_every_runtime() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/profiles");
+        let loaded = load_profiles(&dir);
+        let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+        assert!(errors.is_empty(), "{}", errors.join("\n"));
+        let runtimes: std::collections::BTreeSet<&str> =
+            loaded.items.iter().map(|p| p.runtime.name()).collect();
+        assert_eq!(
+            runtimes.into_iter().collect::<Vec<_>>(),
+            [
+                "containerd-cri",
+                "crio-legacy",
+                "docker",
+                "kubernetes",
+                "lxc",
+                "nspawn",
+                "podman"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_signal_the_runtime_rejects_is_named_with_line_and_field() {
+        let text = "title = \"k8s\"\nruntime = \"kubernetes\"\ngrace_ms = 30000\n\
+                    signal = \"37\"\nsources = [\"s\"]\n";
+        let error =
+            parse_profile(Path::new("k8s.toml"), text).expect_err("37 is no Kubernetes name");
+        let message = error.to_string();
+        assert!(
+            message.starts_with(
+                "k8s.toml:4:10: signal: kubernetes rejects it: `37` is not a Kubernetes stop signal"
+            ),
+            "{message}"
+        );
+        let text = text.replace("\"37\"", "\"SIGRTMIN+3\"");
+        let profile = parse_profile(Path::new("k8s.toml"), &text).expect("an API name");
+        assert_eq!(profile.signal.as_deref(), Some("SIGRTMIN+3"));
+        let text = text.replace("signal = \"SIGRTMIN+3\"\n", "pre_stop = []\n");
+        let error = parse_profile(Path::new("k8s.toml"), &text).expect_err("an empty hook");
+        assert!(
+            error
+                .to_string()
+                .starts_with("k8s.toml:4:12: pre_stop: is empty"),
+            "{error}"
+        );
+    }
+
     const TERM_FORWARD: &str = r#"title = "t"
 why = "w"
 sources = ["s"]
@@ -601,7 +676,7 @@ signal = 15
         assert!(
             case.workload
                 .on
-                .contains_key(&SignalNumber(libc::SIGRTMIN() + 3))
+                .contains_key(&SignalRef::Signal(SignalNumber(libc::SIGRTMIN() + 3)))
         );
         assert_eq!(
             case.stop.steps,
@@ -612,7 +687,7 @@ signal = 15
             case.must,
             [ExpectationKind::Caught {
                 role: "worker".to_owned(),
-                signal: SignalNumber::TERM,
+                signal: SignalRef::Signal(SignalNumber::TERM),
             }]
         );
     }
@@ -681,10 +756,7 @@ stop_signal = "SIGRTMIN+3"
                 binary: "usr/bin/tini".to_owned(),
             }
         );
-        assert_eq!(
-            candidate.stop_signal,
-            Some(SignalNumber(libc::SIGRTMIN() + 3))
-        );
+        assert_eq!(candidate.stop_signal.as_deref(), Some("SIGRTMIN+3"));
         let bare = parse_candidate(Path::new("tini.toml"), TINI).expect("a valid candidate");
         assert!(bare.dir.is_absolute());
     }

@@ -8,10 +8,11 @@ mod profile;
 
 pub use candidate::{Candidate, CandidateKind, Install};
 pub use case::{
-    Behaviour, Case, Expectation, ExpectationKind, Level, Node, Placement, Step, StopPlan, Target,
+    Behaviour, Case, Expectation, ExpectationKind, Level, Node, Placement, SignalRef, Step,
+    StopPlan, Target,
 };
 pub use load::{
     LoadError, Loaded, Location, Named, load_candidate, load_candidates, load_case, load_cases,
-    parse_candidate, parse_case, select,
+    load_profile, load_profiles, parse_candidate, parse_case, parse_profile, select,
 };
-pub use profile::{Profile, StopSequence, StopSignalChoice};
+pub use profile::{Profile, Runtime};

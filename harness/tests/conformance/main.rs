@@ -3,5 +3,6 @@
 //! Debian registry on first use (the candidates install themselves under target/).
 
 mod matrix;
+mod profiles;
 mod safety;
 mod support;

@@ -26,6 +26,7 @@ fn shell_candidate(name: &str, script: &str) -> Candidate {
             "{workload}".to_owned(),
         ],
         stop_signal: None,
+        min_grace_ms: None,
     }
 }
 

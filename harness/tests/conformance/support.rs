@@ -8,7 +8,7 @@ use harness::conformance::{MatrixOptions, ReadyRun, RunRecord, execute_one};
 use harness::install::{build_probe, install_candidate};
 use harness::plan::PlannedRun;
 use harness::run::Launcher;
-use harness::spec::{Candidate, Case, Profile, load_candidates, load_cases};
+use harness::spec::{Candidate, Case, Profile, load_candidates, load_cases, load_profile};
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -83,8 +83,26 @@ pub fn options() -> MatrixOptions {
     }
 }
 
+/// A runtime profile from fixtures/profiles.
+pub fn profile(name: &str) -> Profile {
+    let path = root()
+        .join("fixtures/profiles")
+        .join(format!("{name}.toml"));
+    load_profile(&path).unwrap_or_else(|error| panic!("{error}"))
+}
+
 /// Install (if needed) and run one candidate × case under the docker profile.
 pub fn execute(candidate: Candidate, case: Case) -> RunRecord {
+    execute_with(candidate, case, Profile::docker(), &options())
+}
+
+/// Install (if needed) and run one candidate × case under `profile` with `options`.
+pub fn execute_with(
+    candidate: Candidate,
+    case: Case,
+    profile: Profile,
+    options: &MatrixOptions,
+) -> RunRecord {
     let install = install_candidate(&root(), &candidate)
         .map_err(|error| format!("not installed: {}", harness::conformance::chain(&error)));
     if let Err(reason) = &install {
@@ -97,9 +115,9 @@ pub fn execute(candidate: Candidate, case: Case) -> RunRecord {
         run: PlannedRun {
             candidate,
             case,
-            profile: Profile::docker(),
+            profile,
         },
         install,
     };
-    execute_one(&ready, &options())
+    execute_one(&ready, options)
 }

@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 use crate::signal::SignalNumber;
-use crate::spec::{Candidate, Case, ExpectationKind, Install, Node, Step, Target};
+use crate::spec::{
+    Candidate, Case, ExpectationKind, Install, Node, Profile, SignalRef, Step, Target,
+};
+use crate::stop::check_profile;
 
 use super::span::{Anchor, Doc, FieldPath};
 
@@ -43,15 +46,11 @@ pub(super) fn validate_case(case: &Case, doc: &Doc<'_>) -> Result<(), Invalid> {
         root.key("why"),
         "say why this matters when a container stops",
     )?;
-    if case.sources.is_empty() {
-        return Err(at(
-            root.key("sources"),
-            "is empty: cite where the behaviour comes from (`project: path/file (function) — what it establishes`)",
-        ));
-    }
-    for (index, source) in case.sources.iter().enumerate() {
-        not_blank(source, root.key("sources").index(index), "cite a source")?;
-    }
+    cited(
+        &case.sources,
+        root.key("sources"),
+        "cite where the behaviour comes from (`project: path/file (function) — what it establishes`)",
+    )?;
 
     let workload = root.key("workload");
     if case.workload.orphan {
@@ -125,6 +124,17 @@ pub(super) fn validate_case(case: &Case, doc: &Doc<'_>) -> Result<(), Invalid> {
                 labels.insert(label, here);
             }
             Step::Pause { .. } => {}
+            Step::Exec { command, .. } => {
+                if command
+                    .first()
+                    .is_none_or(|program| program.trim().is_empty())
+                {
+                    return Err(at(
+                        here.key("command"),
+                        "is empty: give the command to run inside, like [\"kill\", \"-TERM\", \"1\"]",
+                    ));
+                }
+            }
         }
     }
 
@@ -214,7 +224,7 @@ fn check_node(
 
     let on = path.key("on");
     for uncatchable in [SignalNumber::KILL, SignalNumber(libc::SIGSTOP)] {
-        if node.on.contains_key(&uncatchable) {
+        if node.on.contains_key(&SignalRef::Signal(uncatchable)) {
             return Err(Invalid {
                 path: on.signal(uncatchable),
                 anchor: Anchor::Key,
@@ -229,7 +239,7 @@ fn check_node(
     let mut spelled: BTreeMap<SignalNumber, String> = BTreeMap::new();
     for key in doc.keys(&on) {
         let Ok(signal) = key.parse::<SignalNumber>() else {
-            continue;
+            continue; // `stop`
         };
         if let Some(first) = spelled.get(&signal) {
             return Err(Invalid {
@@ -320,6 +330,12 @@ pub(super) fn validate_candidate(candidate: &Candidate) -> Result<(), Invalid> {
         ));
     }
 
+    if let Some(spelling) = &candidate.stop_signal
+        && let Err(error) = spelling.parse::<SignalNumber>()
+    {
+        return Err(at(root.key("stop_signal"), error.to_string()));
+    }
+
     let install = root.key("install");
     match &candidate.install {
         Install::Debian { package, binary } => {
@@ -348,6 +364,46 @@ pub(super) fn validate_candidate(candidate: &Candidate) -> Result<(), Invalid> {
             }
         }
         Install::Probe => {}
+    }
+    Ok(())
+}
+
+/// `sources` cites at least one source, and none is blank.
+fn cited(sources: &[String], path: FieldPath, hint: &str) -> Result<(), Invalid> {
+    if sources.is_empty() {
+        return Err(at(path, format!("is empty: {hint}")));
+    }
+    for (index, source) in sources.iter().enumerate() {
+        not_blank(source, path.index(index), "cite a source")?;
+    }
+    Ok(())
+}
+
+/// Checks a parsed profile; the first broken rule.
+pub(super) fn validate_profile(profile: &Profile) -> Result<(), Invalid> {
+    let root = FieldPath::root();
+    not_blank(
+        &profile.title,
+        root.key("title"),
+        "say in one line which runtime and configuration this is",
+    )?;
+    cited(
+        &profile.sources,
+        root.key("sources"),
+        "cite the runtime's code or documentation for each fact",
+    )?;
+    if let Err(error) = check_profile(profile) {
+        return Err(at(root.key("signal"), error.message));
+    }
+    if let Some(command) = &profile.pre_stop
+        && command
+            .first()
+            .is_none_or(|program| program.trim().is_empty())
+    {
+        return Err(at(
+            root.key("pre_stop"),
+            "is empty: give the hook's command, like [\"kill\", \"-RTMIN+3\", \"1\"]",
+        ));
     }
     Ok(())
 }
