@@ -191,11 +191,28 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
     let tree = tree_order(&case.workload);
     let rank = |role: &str| tree.iter().position(|r| r == role).unwrap_or(tree.len());
 
-    // Reports in canonical order: tree roles in preorder, then unknown roles by name, then seq.
-    // The remaining keys only make the sort total if a probe ever repeats a seq.
+    // Reports in canonical order: tree roles in preorder, then unknown roles by name; inside a
+    // role, by kind, then seq (phases, assigned by time, still come first: the final sort is
+    // by phase). Caught signals come before reaped children because the two are independent:
+    // when a process group gets the stop signal, whether a child's SIGCHLD or the signal is
+    // handled first depends on their numbers (the kernel delivers the lowest pending first)
+    // and on scheduling, not on the init. The remaining keys make the sort total.
+    let kind = |report: &Report| match report.event {
+        Event::Started { .. } => 0,
+        Event::Caught { .. } => 1,
+        Event::Reaped { .. } => 2,
+        Event::Failed { .. } => 3,
+        Event::Exiting { .. } => 4,
+    };
     let mut reports: Vec<&Report> = trace.reports.iter().collect();
     reports.sort_by(|a, b| {
-        (rank(&a.role), &a.role, a.seq, a.mono_ns).cmp(&(rank(&b.role), &b.role, b.seq, b.mono_ns))
+        (rank(&a.role), &a.role, kind(a), a.seq, a.mono_ns).cmp(&(
+            rank(&b.role),
+            &b.role,
+            kind(b),
+            b.seq,
+            b.mono_ns,
+        ))
     });
 
     let roles = Roles::from_reports(&reports);
@@ -207,11 +224,17 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
     let mut events: Vec<(u8, NormalEvent)> = Vec::new();
     // A command run inside ends in a race with whatever it set off (a preStop `kill 1` and
     // PID 1's exit): its end is shown in the phase it started in, so the order is stable.
+    // A preStop hook's own exit status races the same way (`kill 1` may be killed with the
+    // namespace before it exits), so only whether it ended in time is shown for hooks.
     let mut exec_phase = Phase::BeforeStop;
+    let mut exec_is_hook = false;
     for action in &trace.actions {
         let mut phase = phases.phase_at(action.mono_ns);
         match action.what {
-            ActionKind::ExecStarted { .. } => exec_phase = phase,
+            ActionKind::ExecStarted { pre_stop, .. } => {
+                exec_phase = phase;
+                exec_is_hook = pre_stop;
+            }
             ActionKind::ExecEnded { .. } => phase = exec_phase,
             _ => {}
         }
@@ -263,9 +286,11 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
                         format!("command=\"{command}\"")
                     },
                 ),
-                ActionKind::ExecEnded { result } => {
-                    runtime(event::EXEC_ENDED, None, exec_result_text(result))
-                }
+                ActionKind::ExecEnded { result } => runtime(
+                    event::EXEC_ENDED,
+                    None,
+                    exec_result_text(result, exec_is_hook),
+                ),
                 ActionKind::WaitedExit { role, exited } => runtime(
                     event::WAITED_EXIT,
                     None,
@@ -471,9 +496,11 @@ impl Boundaries {
     }
 }
 
-/// How a command run inside ended, for traces.
-fn exec_result_text(result: &ExecResult) -> String {
+/// How a command run inside ended, for traces; a hook's exit code is left out (see
+/// [`normalise`]).
+fn exec_result_text(result: &ExecResult, hook: bool) -> String {
     match result {
+        ExecResult::Exited { .. } if hook => "ended".to_owned(),
         ExecResult::Exited { code } => format!("exit={code}"),
         ExecResult::TimedOut => "timed out: the runtime went on without it".to_owned(),
         // The reason names host paths and errno text: keep the line stable, the raw trace

@@ -178,7 +178,17 @@ impl Driver {
         }
         let mut grace_end = monotonic_ns() + ms_to_ns(stop.grace_ms);
         if let Some(command) = &stop.pre_stop {
-            self.run_inside(spec, command, true, grace_end);
+            let result = self.run_inside(spec, command, true, grace_end);
+            // A hook SIGKILLed by nobody we know was killed by the namespace's teardown: PID 1
+            // is exiting, and a stop signal now would reach a dying process or none,
+            // depending on scheduling. Wait for the exit the teardown promises (bounded).
+            if result
+                == (ExecResult::Exited {
+                    code: 128 + libc::SIGKILL,
+                })
+            {
+                self.wait_until(grace_end, |run| run.pid1_status.is_some());
+            }
             if self.pid1_status.is_some() {
                 return;
             }
@@ -211,7 +221,13 @@ impl Driver {
     /// Run `command` inside the container and wait for it until `until`; a command still
     /// running then is abandoned (its joining process killed; what it started inside dies
     /// with the namespace).
-    fn run_inside(&mut self, spec: &RunSpec, command: &[String], pre_stop: bool, until: u64) {
+    fn run_inside(
+        &mut self,
+        spec: &RunSpec,
+        command: &[String],
+        pre_stop: bool,
+        until: u64,
+    ) -> ExecResult {
         self.record(ActionKind::ExecStarted {
             command: command.join(" "),
             pre_stop,
@@ -219,12 +235,13 @@ impl Driver {
         let inside = match exec_inside(&self.pid1, &spec.sandbox, command, &spec.sandbox.env) {
             Ok(inside) => inside,
             Err(error) => {
+                let result = ExecResult::Failed {
+                    reason: crate::error_chain(&error),
+                };
                 self.record(ActionKind::ExecEnded {
-                    result: ExecResult::Failed {
-                        reason: crate::error_chain(&error),
-                    },
+                    result: result.clone(),
                 });
-                return;
+                return result;
             }
         };
         let exited = self.wait_for_fd(until, inside.pidfd.as_fd());
@@ -239,7 +256,10 @@ impl Driver {
                 ExecResult::TimedOut
             }
         };
-        self.record(ActionKind::ExecEnded { result });
+        self.record(ActionKind::ExecEnded {
+            result: result.clone(),
+        });
+        result
     }
 
     fn step(&mut self, step: &Step, spec: &RunSpec) {

@@ -16,7 +16,7 @@ fn verdicts(record: &RunRecord) -> Vec<(String, VerdictResult)> {
         .collect()
 }
 
-/// `kill -RTMIN+3 1` as a preStop hook reaches the container's PID 1 (tini, which forwards it
+/// `kill -RTMIN+3 1` in a preStop hook reaches the container's PID 1 (tini, which forwards it
 /// to the app, whose default action for it is to die: tini then exits 128 + 37). Had the hook
 /// run outside the namespace, `1` would have been the host's init.
 #[test]
@@ -28,16 +28,30 @@ fn a_prestop_hook_runs_inside_the_container_and_signals_its_pid1() {
         &options(),
     );
     let text = record.normal.render();
-    assert!(
-        text.contains("exec-started   -  command=\"kill -RTMIN+3 1\" (preStop hook)"),
+    let line = |event: &str| {
+        text.lines()
+            .find(|line| line.split_whitespace().nth(1) == Some(event))
+            .map(|line| {
+                line.split_whitespace()
+                    .skip(3)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+    };
+    assert_eq!(
+        line("exec-started").as_deref(),
+        Some("command=\"sh -c kill -RTMIN+3 1; exec sleep infinity\" (preStop hook)"),
         "{text}"
     );
-    assert!(text.contains("exit=0"), "the hook succeeded: {text}");
+    assert_eq!(line("exec-ended").as_deref(), Some("ended"), "{text}");
     assert!(
         text.contains(&format!("status=exit:{}", 128 + libc::SIGRTMIN() + 3)),
         "{text}"
     );
-    assert_eq!(record.result.pre_stop.as_deref(), Some("kill -RTMIN+3 1"));
+    assert_eq!(
+        record.result.pre_stop.as_deref(),
+        Some("sh -c kill -RTMIN+3 1; exec sleep infinity")
+    );
     assert_eq!(
         record.result.outcome,
         Outcome::Fail,
