@@ -199,32 +199,8 @@ mod tests {
             }
         }
         names.sort();
-        for expected in [
-            "bare",
-            "bash-exec",
-            "busybox-init",
-            "catatonit",
-            "catatonit-g",
-            "docker-init",
-            "dumb-init",
-            "dumb-init-c",
-            "dumb-init-r",
-            "lxc-init",
-            "pid1",
-            "runsvdir",
-            "s6-svscan",
-            "sh-script",
-            "systemctl-replacement",
-            "sysvinit",
-            "tini",
-            "tini-g",
-            "tini-s",
-        ] {
-            assert!(
-                names.iter().any(|name| name == expected),
-                "no {expected}.toml in {names:?}"
-            );
-        }
+        // Which candidates exist is the matrix test's business (it names each one).
+        assert!(!names.is_empty(), "no candidate files in {}", dir.display());
         for name in &names {
             let candidate = fixture(name)?;
             assert!(
