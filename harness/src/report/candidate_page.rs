@@ -62,6 +62,13 @@ pub fn render_candidate_page(matrix: &Matrix, candidate: &Candidate, timers: &[S
     }
 
     out.push_str("\n## Behaviour, as this matrix showed it\n\n");
+    if !timers.is_empty() {
+        out.push_str(
+            "Its own timers (above) may be longer than the scaled waits of these runs: there, \
+             a `no` can mean \"not yet\", and a SIGKILL can be the runtime's grace running out \
+             first.\n\n",
+        );
+    }
     out.push_str("| question | answer | case |\n| --- | --- | --- |\n");
     let find = |case: &str| runs.iter().copied().find(|run| run.case == case);
     let rows = [
@@ -325,6 +332,7 @@ mod tests {
             "- how it was stopped: SIGTERM from the runtime (profile docker), then SIGKILL after \
              500 ms (time scale 0.05)",
             "- timer of its own: 1 s poll",
+            "a `no` can mean \"not yet\"",
             "| forwards the stop signal to its child | yes: app caught TERM (from=pid1 \
              code=SI_USER) | term-forward |",
             "| … to a worker in the child's process group | no: worker caught no signal before \
@@ -342,6 +350,9 @@ mod tests {
         ] {
             assert!(page.contains(line), "no line {line:?} in:\n{page}");
         }
+        let without_timers = render_candidate_page(&matrix, &candidate(), &[]);
+        assert!(without_timers.contains("- timers of its own: none noted"));
+        assert!(!without_timers.contains("not yet"), "{without_timers}");
     }
 
     #[test]
