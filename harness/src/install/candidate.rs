@@ -402,6 +402,42 @@ mod tests {
         Ok(())
     }
 
+    /// What identifies a file's version on the machine: where it points (for a symlink),
+    /// its inode, size and modification time; `None` when it does not exist.
+    fn identity(path: &str) -> Option<(Option<PathBuf>, u64, u64, i64, i64)> {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = std::fs::symlink_metadata(path).ok()?;
+        let points_to = std::fs::read_link(path).ok();
+        Some((
+            points_to,
+            metadata.ino(),
+            metadata.len(),
+            metadata.mtime(),
+            metadata.mtime_nsec(),
+        ))
+    }
+
+    /// sysvinit-core's /sbin/init would replace the machine's init if the package were
+    /// installed: the install unpacks it under the root's target/ only, and the machine's
+    /// /sbin/init stays as it was (network to Debian's registry). (dpkg's database is not
+    /// watched: other programs on the machine may change it meanwhile.)
+    #[test]
+    fn installing_an_init_package_leaves_the_machines_init_and_dpkg_alone() -> TestResult {
+        let root = tempfile::tempdir()?;
+        let watched = ["/sbin/init"];
+        let before: Vec<_> = watched.iter().map(|path| identity(path)).collect();
+        let installed = install_candidate(root.path(), &fixture("sysvinit")?).map_err(explain)?;
+        let after: Vec<_> = watched.iter().map(|path| identity(path)).collect();
+        assert_eq!(before, after, "{watched:?} changed");
+        let candidates = std::fs::canonicalize(root.path())?.join("target/candidates");
+        assert!(
+            installed.bin.starts_with(&candidates) && installed.bin.ends_with("sbin/init"),
+            "{}",
+            installed.bin.display()
+        );
+        Ok(())
+    }
+
     /// A binary the package does not ship fails after unpacking, saying how to list the
     /// package's files, and leaves no record behind (network to Debian's registry).
     #[test]
