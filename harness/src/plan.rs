@@ -108,6 +108,7 @@ pub fn image_command(candidate: &Candidate) -> String {
         Some("{bin}") | None => match &candidate.install {
             Install::Debian { binary, .. } => format!("/{binary}"),
             Install::Host { path } => path.clone(),
+            Install::Pypi { script, .. } => format!("/usr/local/bin/{script}"),
             Install::Probe => Path::new(CHANNEL_DIR)
                 .join(PROBE_FILE)
                 .to_string_lossy()
@@ -182,10 +183,8 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
                 role: role.clone(),
                 within_ms: scale(*within_ms),
             },
-            Step::ScanZombies { label, settle_ms } => Step::ScanZombies {
-                label: label.clone(),
-                settle_ms: scale(*settle_ms),
-            },
+            // A tolerance for the scheduler, not a modelled wait: never scaled.
+            Step::ScanZombies { .. } => step.clone(),
             Step::Pause { ms } => Step::Pause { ms: scale(*ms) },
             Step::Exec { command, within_ms } => Step::Exec {
                 command: command.clone(),

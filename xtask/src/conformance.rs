@@ -185,7 +185,7 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
         .clone()
         .or_else(|| (!filtered).then(|| root.join("reports")));
     if let Some(out) = out {
-        match write_reports(&out, &matrix) {
+        match write_reports(&out, &matrix, &candidates) {
             Ok(()) => eprintln!("reports written to {}", out.display()),
             Err(error) => {
                 eprintln!("error: writing reports to {}: {error}", out.display());
@@ -393,7 +393,9 @@ fn report_instability(records: &[RunRecord], repeat: usize) -> bool {
     !unstable.is_empty()
 }
 
-fn write_reports(out: &Path, matrix: &Matrix) -> std::io::Result<()> {
+/// Writes `results.json`, `matrix.md` and `candidates/NAME.md` (one page per candidate, with the
+/// `# timer:` notes of its file) into `out`.
+fn write_reports(out: &Path, matrix: &Matrix, candidates: &[Candidate]) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
     std::fs::write(
         out.join("results.json"),
@@ -402,5 +404,22 @@ fn write_reports(out: &Path, matrix: &Matrix) -> std::io::Result<()> {
     std::fs::write(
         out.join("matrix.md"),
         harness::report::render_markdown(matrix),
-    )
+    )?;
+    std::fs::write(
+        out.join("profiles.md"),
+        harness::report::render_profiles(matrix),
+    )?;
+    let pages = out.join("candidates");
+    std::fs::create_dir_all(&pages)?;
+    for candidate in candidates {
+        let file = candidate.dir.join(format!("{}.toml", candidate.name));
+        // An ad-hoc --init candidate has no file: it has no timer notes either.
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let timers = harness::report::timer_notes(&text);
+        std::fs::write(
+            pages.join(format!("{}.md", candidate.name)),
+            harness::report::render_candidate_page(matrix, candidate, &timers),
+        )?;
+    }
+    Ok(())
 }

@@ -10,21 +10,36 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::Installed;
 use super::command::{describe, run_captured};
 use super::error::{CommandError, InstallError, NotInstalled};
-use super::layout::{candidates_dir, create_dir, debs_dir, lock_exclusive, shown};
-use super::record::{InstallRecord, RECORD_FILE};
+use super::layout::{candidates_dir, create_dir, debs_dir, lock_exclusive, remove_tree, shown};
+use super::record::{ExtraPackage, InstallRecord, RECORD_FILE};
 use super::version::compare_debian_versions;
 
 /// Whether this process already ran `apt-get update`: it runs at most once.
 static LISTS_REFRESHED: AtomicBool = AtomicBool::new(false);
 
-/// The installed candidate `name` (package `package`, binary `binary`), read from its
-/// `installed.json`; the highest version wins if several are there. Reads only.
-pub(crate) fn find(
-    root: &Path,
-    name: &str,
-    package: &str,
-    binary: &str,
-) -> Result<Installed, NotInstalled> {
+/// What a Debian candidate asks for: its package, the binary in it, and the further packages
+/// unpacked into the same tree.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DebianRequest<'a> {
+    /// The candidate's name (its directory under `target/candidates/`).
+    pub(crate) name: &'a str,
+    /// The package holding the binary.
+    pub(crate) package: &'a str,
+    /// The binary's path inside the package.
+    pub(crate) binary: &'a str,
+    /// Further packages unpacked beside it.
+    pub(crate) extra_packages: &'a [String],
+}
+
+/// The installed candidate `request.name`, read from its `installed.json`; the highest version
+/// wins if several are there. Reads only.
+pub(crate) fn find(root: &Path, request: DebianRequest<'_>) -> Result<Installed, NotInstalled> {
+    let DebianRequest {
+        name,
+        package,
+        binary,
+        extra_packages,
+    } = request;
     let dir = candidates_dir(root).join(name);
     let not_installed = |detail: String| NotInstalled {
         reason: format!("{name} is not installed: run `cargo xtask candidates` ({detail})"),
@@ -63,6 +78,18 @@ pub(crate) fn find(
             ));
             continue;
         }
+        let recorded: Vec<&str> = record
+            .extra_packages
+            .iter()
+            .map(|extra| extra.package.as_str())
+            .collect();
+        if recorded != extra_packages {
+            problem.get_or_insert(format!(
+                "{record_path} records extra packages {recorded:?}; the candidate file asks for \
+                 {extra_packages:?}"
+            ));
+            continue;
+        }
         let bin = version_dir.join(binary);
         if !bin.is_file() {
             problem.get_or_insert(format!("{} is missing", shown(root, &bin)));
@@ -85,19 +112,16 @@ pub(crate) fn find(
     }
 }
 
-/// Installs candidate `name` from Debian package `package` unless [`find`] already finds it;
-/// holds `target/candidates/.lock` throughout, so concurrent installs wait for each other.
-pub(crate) fn install(
-    root: &Path,
-    name: &str,
-    package: &str,
-    binary: &str,
-) -> Result<Installed, InstallError> {
+/// Installs candidate `request.name` from its Debian package (and extra packages, unpacked
+/// into the same tree) unless [`find`] already finds it; holds `target/candidates/.lock`
+/// throughout, so concurrent installs wait for each other.
+pub(crate) fn install(root: &Path, request: DebianRequest<'_>) -> Result<Installed, InstallError> {
+    let (name, package, binary) = (request.name, request.package, request.binary);
     let candidates = candidates_dir(root);
     create_dir(&candidates)?;
     let _lock = lock_exclusive(&candidates.join(".lock"))?;
     // Checked under the lock: another process may have installed it while we waited.
-    if let Ok(installed) = find(root, name, package, binary) {
+    if let Ok(installed) = find(root, request) {
         return Ok(installed);
     }
     let deb = fetch(root, package)?;
@@ -107,20 +131,24 @@ pub(crate) fn install(
     create_dir(&name_dir)?;
     let partial = name_dir.join(format!(".{version}.partial"));
     remove_tree(&partial)?;
-    run_captured(Command::new("dpkg").arg("-x").arg(&deb).arg(&partial)).map_err(|source| {
-        InstallError::Extract {
-            deb: deb.clone(),
-            dir: partial.clone(),
-            source,
-        }
-    })?;
+    unpack(&deb, &partial)?;
     check_binary(&partial, package, &version, binary, &deb)?;
+    let mut extras = Vec::new();
+    for extra in request.extra_packages {
+        let extra_deb = fetch(root, extra)?;
+        extras.push(ExtraPackage {
+            package: extra.clone(),
+            version: deb_version(&extra_deb)?,
+        });
+        unpack(&extra_deb, &partial)?;
+    }
     let record = InstallRecord {
         name: name.to_owned(),
         package: package.to_owned(),
         version: version.clone(),
         binary: binary.to_owned(),
-        source: format!("debian:{package}"),
+        source: debian_source(package, &extras),
+        extra_packages: extras,
     };
     record
         .write(&partial)
@@ -140,6 +168,30 @@ pub(crate) fn install(
         version,
         source: record.source,
     })
+}
+
+/// `dpkg -x DEB DIR`: unpacks a package's files (no maintainer scripts run, nothing is
+/// registered with dpkg).
+fn unpack(deb: &Path, dir: &Path) -> Result<(), InstallError> {
+    run_captured(Command::new("dpkg").arg("-x").arg(deb).arg(dir))
+        .map(drop)
+        .map_err(|source| InstallError::Extract {
+            deb: deb.to_owned(),
+            dir: dir.to_owned(),
+            source,
+        })
+}
+
+/// `debian:PKG`, then `with EXTRA VERSION, ...` when further packages were unpacked beside it.
+fn debian_source(package: &str, extras: &[ExtraPackage]) -> String {
+    if extras.is_empty() {
+        return format!("debian:{package}");
+    }
+    let extras: Vec<String> = extras
+        .iter()
+        .map(|extra| format!("{} {}", extra.package, extra.version))
+        .collect();
+    format!("debian:{package} with {}", extras.join(", "))
 }
 
 /// The `.deb` of `package` in `target/candidates/.debs/`, downloaded unless a file of the
@@ -294,17 +346,6 @@ fn check_binary(
     }
 }
 
-/// Removes a directory tree if it exists.
-fn remove_tree(dir: &Path) -> Result<(), InstallError> {
-    match std::fs::remove_dir_all(dir) {
-        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(InstallError::Record {
-            path: dir.to_owned(),
-            source: error,
-        }),
-        _ => Ok(()),
-    }
-}
-
 /// Size of a file, `None` when it does not exist.
 fn file_size(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|metadata| metadata.len())
@@ -350,7 +391,7 @@ mod tests {
     #[test]
     fn not_installed_names_the_missing_record() -> io::Result<()> {
         let root = tempfile::tempdir()?;
-        let Err(missing) = find(root.path(), "tini", "tini", "usr/bin/tini") else {
+        let Err(missing) = find(root.path(), request("tini", "usr/bin/tini")) else {
             panic!("an empty root has nothing installed");
         };
         assert_eq!(
@@ -380,6 +421,17 @@ mod tests {
             version: version.into(),
             binary: "usr/bin/tini".into(),
             source: "debian:tini".into(),
+            extra_packages: Vec::new(),
+        }
+    }
+
+    /// A request for package `tini` without extra packages.
+    fn request<'a>(name: &'a str, binary: &'a str) -> DebianRequest<'a> {
+        DebianRequest {
+            name,
+            package: "tini",
+            binary,
+            extra_packages: &[],
         }
     }
 
@@ -389,7 +441,7 @@ mod tests {
         fake_install(root.path(), &record("0.19.0-1+b3"))?;
         let newest = fake_install(root.path(), &record("0.19.0-10"))?;
         fake_install(root.path(), &record("0.19.0-2"))?;
-        let installed = find(root.path(), "tini-g", "tini", "usr/bin/tini")
+        let installed = find(root.path(), request("tini-g", "usr/bin/tini"))
             .map_err(|missing| io::Error::other(missing.reason))?;
         assert_eq!(
             installed,
@@ -406,7 +458,7 @@ mod tests {
     fn find_rejects_a_record_for_another_binary_and_says_so() -> io::Result<()> {
         let root = tempfile::tempdir()?;
         fake_install(root.path(), &record("0.19.0-1+b3"))?;
-        let Err(stale) = find(root.path(), "tini-g", "tini", "usr/bin/tini-static") else {
+        let Err(stale) = find(root.path(), request("tini-g", "usr/bin/tini-static")) else {
             panic!("a record for usr/bin/tini does not install usr/bin/tini-static");
         };
         assert_eq!(
@@ -427,7 +479,49 @@ mod tests {
             .join(".0.19.0-1+b3.partial");
         std::fs::create_dir_all(partial.join("usr/bin"))?;
         std::fs::write(partial.join("usr/bin/tini"), "")?;
-        assert!(find(root.path(), "tini", "tini", "usr/bin/tini").is_err());
+        assert!(find(root.path(), request("tini", "usr/bin/tini")).is_err());
         Ok(())
+    }
+
+    #[test]
+    fn find_rejects_a_record_without_the_extra_packages_asked_for() -> io::Result<()> {
+        let root = tempfile::tempdir()?;
+        fake_install(root.path(), &record("0.19.0-1+b3"))?;
+        let extras = ["libfoo1".to_owned()];
+        let asked = DebianRequest {
+            extra_packages: &extras,
+            ..request("tini-g", "usr/bin/tini")
+        };
+        let Err(stale) = find(root.path(), asked) else {
+            panic!("a record without libfoo1 does not install it");
+        };
+        assert!(
+            stale.reason.ends_with(
+                "installed.json records extra packages []; the candidate file asks for \
+                 [\"libfoo1\"])"
+            ),
+            "{}",
+            stale.reason
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_source_names_extra_packages_and_their_versions() {
+        assert_eq!(debian_source("tini", &[]), "debian:tini");
+        let extras = [
+            ExtraPackage {
+                package: "libskarnet2.13".into(),
+                version: "2.13.1.1-1".into(),
+            },
+            ExtraPackage {
+                package: "libs6-2.11".into(),
+                version: "2.11.3.2-1".into(),
+            },
+        ];
+        assert_eq!(
+            debian_source("s6", &extras),
+            "debian:s6 with libskarnet2.13 2.13.1.1-1, libs6-2.11 2.11.3.2-1"
+        );
     }
 }

@@ -159,6 +159,45 @@ pub enum InstallError {
         #[source]
         source: CommandError,
     },
+    /// `python3 -m venv DIR` failed.
+    #[error("creating the venv {}", dir.display())]
+    Venv {
+        /// The venv's directory.
+        dir: PathBuf,
+        /// The failed command.
+        #[source]
+        source: CommandError,
+    },
+    /// `pip install PACKAGE` into the candidate's venv failed.
+    #[error("installing PyPI package `{package}` with pip")]
+    PipInstall {
+        /// The package.
+        package: String,
+        /// The failed command.
+        #[source]
+        source: CommandError,
+    },
+    /// The installed PyPI package's version could not be read.
+    #[error("reading the version of PyPI package `{package}`")]
+    PypiVersion {
+        /// The package.
+        package: String,
+        /// The failed command.
+        #[source]
+        source: CommandError,
+    },
+    /// The PyPI package did not install the candidate's console script.
+    #[error("PyPI package `{package}` {version} installed no script `{script}` into {}", bin_dir.display())]
+    ScriptMissing {
+        /// The package.
+        package: String,
+        /// Its version.
+        version: String,
+        /// The script the candidate names.
+        script: String,
+        /// The venv's `bin/`.
+        bin_dir: PathBuf,
+    },
     /// The probe's manifest could not be read or has no `package.version`.
     #[error("reading the probe's version from {}", path.display())]
     ProbeVersion {

@@ -3,7 +3,8 @@
 //! ```text
 //! target/candidates/.lock                       serialises installs across processes
 //! target/candidates/.debs/PKG_VERSION_ARCH.deb  what apt-get download fetched (shared)
-//! target/candidates/NAME/VERSION/               `dpkg -x` of the package + installed.json
+//! target/candidates/NAME/VERSION/               `dpkg -x` of the package(s) + installed.json
+//! target/candidates/NAME/venv/                  a PyPI candidate's venv + installed.json
 //! target/probe/.lock                            serialises probe builds
 //! target/probe/x86_64-unknown-linux-gnu/release/probe
 //! ```
@@ -24,6 +25,12 @@ const PROBE_BIN: &str = "probe";
 /// `<root>/target/candidates`.
 pub(crate) fn candidates_dir(root: &Path) -> PathBuf {
     root.join("target").join("candidates")
+}
+
+/// `<root>/target/candidates/NAME/venv`: a PyPI candidate's own venv (not versioned: a venv's
+/// scripts name its python by absolute path, so it cannot be renamed into place).
+pub(crate) fn venv_dir(root: &Path, name: &str) -> PathBuf {
+    candidates_dir(root).join(name).join("venv")
 }
 
 /// `<root>/target/candidates/.debs`.
@@ -66,6 +73,17 @@ pub(crate) fn create_dir(dir: &Path) -> Result<(), InstallError> {
         path: dir.to_owned(),
         source,
     })
+}
+
+/// Removes a directory tree if it exists.
+pub(crate) fn remove_tree(dir: &Path) -> Result<(), InstallError> {
+    match std::fs::remove_dir_all(dir) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(InstallError::Record {
+            path: dir.to_owned(),
+            source: error,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Takes an exclusive lock on `path` (created if absent), waiting for whoever holds it; the

@@ -2,9 +2,11 @@
 //! machine itself (no `apt-get install`, no `dpkg -i`).
 //!
 //! - [`install_candidate`]: Debian packages are fetched with `apt-get download` and unpacked
-//!   with `dpkg -x` into `target/candidates/NAME/VERSION/` beside an `installed.json`; host
-//!   programs are resolved to the package that owns them; the probe is built. Idempotent, and
-//!   serialised across processes by `target/candidates/.lock`.
+//!   with `dpkg -x` into `target/candidates/NAME/VERSION/` beside an `installed.json` (with any
+//!   extra packages unpacked into the same tree); PyPI packages are pip-installed into a venv
+//!   of their own at `target/candidates/NAME/venv/`; host programs are resolved to the
+//!   package that owns them; the probe is built. Idempotent, and serialised across processes
+//!   by `target/candidates/.lock`.
 //! - [`find_installed`]: the same answer without side effects, or a [`NotInstalled`] sentence.
 //! - [`build_probe`]: the static probe, serialised by `target/probe/.lock`.
 //!
@@ -17,6 +19,7 @@ mod error;
 mod host;
 mod layout;
 mod probe;
+mod pypi;
 mod record;
 mod version;
 

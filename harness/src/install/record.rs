@@ -1,4 +1,4 @@
-//! `installed.json`: what a Debian install put where, written last (atomically) so that its
+//! `installed.json`: what a Debian or PyPI install put where, written last (atomically) so that its
 //! presence means the unpacked tree beside it is complete.
 
 use std::io;
@@ -15,15 +15,28 @@ pub(crate) const RECORD_FILE: &str = "installed.json";
 pub(crate) struct InstallRecord {
     /// The candidate's name (its file stem).
     pub(crate) name: String,
-    /// The Debian package it came from.
+    /// The Debian or PyPI package it came from.
     pub(crate) package: String,
-    /// The package's full Debian version (`0.19.0-1+b3`).
+    /// The package's full version (`0.19.0-1+b3`, `1.7.1097`).
     pub(crate) version: String,
     /// The binary's path inside the package, relative to the record's directory
     /// (`usr/bin/tini`), so the tree survives the workspace moving.
     pub(crate) binary: String,
-    /// Where it came from: `debian:PKG`.
+    /// Where it came from: `debian:PKG`, plus the further packages unpacked beside it.
     pub(crate) source: String,
+    /// Further Debian packages unpacked into the same tree, in the candidate's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) extra_packages: Vec<ExtraPackage>,
+}
+
+/// A further package of an install: its name and the version that was unpacked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExtraPackage {
+    /// The package.
+    pub(crate) package: String,
+    /// Its full Debian version.
+    pub(crate) version: String,
 }
 
 impl InstallRecord {
@@ -55,6 +68,7 @@ mod tests {
             version: "0.19.0-1+b3".into(),
             binary: "usr/bin/tini".into(),
             source: "debian:tini".into(),
+            extra_packages: Vec::new(),
         }
     }
 
@@ -87,6 +101,28 @@ mod tests {
                 "source": "debian:tini",
             })
         );
+        Ok(())
+    }
+
+    #[test]
+    fn extra_packages_round_trip_and_stay_out_of_records_without_them() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let s6 = InstallRecord {
+            name: "s6-svscan".into(),
+            package: "s6".into(),
+            version: "2.11.3.2-1".into(),
+            binary: "usr/bin/s6-svscan".into(),
+            source: "debian:s6 with libskarnet2.13 2.13.1.1-1".into(),
+            extra_packages: vec![ExtraPackage {
+                package: "libskarnet2.13".into(),
+                version: "2.13.1.1-1".into(),
+            }],
+        };
+        s6.write(dir.path())?;
+        assert_eq!(InstallRecord::read(dir.path())?, s6);
+        tini().write(dir.path())?;
+        let text = std::fs::read_to_string(dir.path().join(RECORD_FILE))?;
+        assert!(!text.contains("extra_packages"), "{text}");
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 
 mod procfs;
 
-pub use procfs::{NamespaceProcess, blocks_signal, scan_namespace};
+pub use procfs::{BlockedRead, NamespaceProcess, blocks_signal, scan_namespace};
 
 use serde::{Deserialize, Serialize};
 

@@ -41,17 +41,38 @@ pub fn scan_namespace(pid_namespace: u64) -> Vec<NamespaceProcess> {
     found
 }
 
-/// Whether host process `host_pid` blocks `signal` (its `SigBlk` mask in
-/// `/proc/PID/status`); `None` when the process is gone or the mask unreadable. LXC reads the
-/// same mask to tell systemd (which blocks SIGRTMIN+3 to read it from a signalfd) from others.
-pub fn blocks_signal(host_pid: i32, signal: i32) -> Option<bool> {
+/// What `/proc/PID/status` says about `signal` for host process `host_pid`: whether it is in
+/// the `SigBlk` mask, and whether the process was running (state `R`) when read. `None` when
+/// the process is gone or the file unreadable.
+///
+/// LXC reads the same mask to tell systemd (which blocks SIGRTMIN+3 for its signalfd) from
+/// other inits. The mask of a process asleep in `sigtimedwait` shows the signals it waits for
+/// as unblocked (kernel/signal.c, do_sigtimedwait narrows `blocked` for the wait), so it is
+/// only meaningful together with the state.
+pub fn blocks_signal(host_pid: i32, signal: i32) -> Option<BlockedRead> {
     let status = std::fs::read_to_string(format!("/proc/{host_pid}/status")).ok()?;
-    let mask = status
-        .lines()
-        .find_map(|line| line.strip_prefix("SigBlk:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(str::trim)
+    };
+    let mask = u64::from_str_radix(field("SigBlk:")?, 16).ok()?;
+    let running = field("State:")?.starts_with('R');
     let bit = u32::try_from(signal.checked_sub(1)?).ok()?;
-    Some(bit < 64 && mask & (1u64 << bit) != 0)
+    Some(BlockedRead {
+        blocked: bit < 64 && mask & (1u64 << bit) != 0,
+        running,
+    })
+}
+
+/// One read of a process's blocked mask, see [`blocks_signal`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockedRead {
+    /// The signal is in `SigBlk`.
+    pub blocked: bool,
+    /// The process was running, not asleep, when the mask was read.
+    pub running: bool,
 }
 
 #[cfg(test)]
@@ -63,7 +84,8 @@ mod tests {
         // The test thread blocks nothing by default; SIGRTMIN+3 is not blocked, and a
         // process that does not exist has no mask.
         let me = std::process::id() as i32;
-        assert_eq!(blocks_signal(me, libc::SIGRTMIN() + 3), Some(false));
+        let read = blocks_signal(me, libc::SIGRTMIN() + 3).expect("our own status");
+        assert!(!read.blocked);
         assert_eq!(blocks_signal(i32::MAX, libc::SIGTERM), None);
     }
 }

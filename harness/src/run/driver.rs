@@ -21,6 +21,8 @@ use crate::trace::{Action, ActionKind, ExecResult, ExitStatus, RunEnd, Trace};
 
 /// How much of PID 1's console output a trace keeps.
 const CONSOLE_TAIL_BYTES: usize = 4096;
+/// How many times (1 ms apart) the LXC-style mask read waits for a running PID 1 to sleep.
+const IDLE_READ_ATTEMPTS: u32 = 100;
 /// How often a zombie scan re-reads /proc while it waits for the init to reap.
 const SCAN_INTERVAL_MS: u64 = 2;
 
@@ -199,9 +201,10 @@ impl Driver {
             StopSignal::None => None,
             StopSignal::Fixed { signal } => Some(signal),
             StopSignal::IfPid1Blocks { signal, otherwise } => {
-                match blocks_signal(self.pid1.pid, signal.raw()) {
-                    Some(true) => Some(signal),
-                    _ => Some(otherwise),
+                if self.pid1_idle_blocks(signal) {
+                    Some(signal)
+                } else {
+                    Some(otherwise)
                 }
             }
         };
@@ -216,6 +219,23 @@ impl Driver {
             let _ = sys::pidfd_send_signal(&self.pid1.pidfd, SignalNumber::KILL.raw());
             self.wait_until(self.deadline, |run| run.pid1_status.is_some());
         }
+    }
+
+    /// Whether PID 1 blocks `signal`, read while it is asleep (how LXC finds it at rest: an
+    /// init caught between two waits would show a different mask), retried for up to
+    /// [`IDLE_READ_ATTEMPTS`] ms while it runs.
+    fn pid1_idle_blocks(&mut self, signal: SignalNumber) -> bool {
+        for _ in 0..IDLE_READ_ATTEMPTS {
+            match blocks_signal(self.pid1.pid, signal.raw()) {
+                None => return false,
+                Some(read) if !read.running => return read.blocked,
+                Some(_) => {
+                    let until = monotonic_ns() + ms_to_ns(1);
+                    self.wait_until(until, |_| false);
+                }
+            }
+        }
+        blocks_signal(self.pid1.pid, signal.raw()).is_some_and(|read| read.blocked)
     }
 
     /// Run `command` inside the container and wait for it until `until`; a command still

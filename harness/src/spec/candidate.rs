@@ -58,6 +58,18 @@ pub enum Install {
         package: String,
         /// Path of the binary inside the package (`usr/bin/tini`).
         binary: String,
+        /// Further packages unpacked into the same tree: the shared libraries or helper
+        /// programs the binary needs that this machine lacks (`libskarnet2.13` for s6).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        extra_packages: Vec<String>,
+    },
+    /// A PyPI package, installed with pip into its own venv under `target/candidates/`; never
+    /// into the machine's Python.
+    Pypi {
+        /// Package name on PyPI.
+        package: String,
+        /// The console script the package installs into the venv's `bin/` (`systemctl.py`).
+        script: String,
     },
     /// A program of this machine (`/bin/sh`); its version comes from the package that owns it.
     Host {

@@ -241,7 +241,8 @@ pub enum Step {
     ScanZombies {
         /// Name used in traces and by `no-zombies` expectations.
         label: String,
-        /// How long an init may take to reap before a zombie counts.
+        /// How long an init may take to reap before a zombie counts. A tolerance for the
+        /// scheduler, so `--time-scale` leaves it alone.
         settle_ms: u64,
     },
     /// Wait a fixed time: only to model a runtime's own pause (a user retrying a stop), never

@@ -482,6 +482,16 @@ mod tests {
         ),
         ("debian-package-empty", "8:11: install.package", "is empty"),
         (
+            "debian-extra-package-empty",
+            "10:37: install.extra_packages[1]",
+            "is empty: name the Debian package",
+        ),
+        (
+            "pypi-script-path",
+            "9:10: install.script",
+            "\"bin/systemctl.py\" is not a file name",
+        ),
+        (
             "debian-binary-absolute",
             "9:10: install.binary",
             "\"/usr/bin/tini\" is not a path inside the package",
@@ -754,6 +764,7 @@ stop_signal = "SIGRTMIN+3"
             Install::Debian {
                 package: "tini".to_owned(),
                 binary: "usr/bin/tini".to_owned(),
+                extra_packages: Vec::new(),
             }
         );
         assert_eq!(candidate.stop_signal.as_deref(), Some("SIGRTMIN+3"));

@@ -1,6 +1,16 @@
-//! Every candidate × case of the harness issue, snapshotted: the normalised trace and the
-//! verdicts of each run must match `reports/snapshots/`, the same files `cargo xtask
-//! conformance` compares and blesses.
+//! Every candidate × case, snapshotted: the normalised trace and the verdicts of each run must
+//! match `reports/snapshots/`, the same files `cargo xtask conformance` compares and blesses.
+//!
+//! Three candidates are left out, because at the default time scale their traces change from
+//! run to run (`cargo xtask conformance --repeat 5`), and a test that passes by luck proves
+//! nothing. Their snapshots are still blessed and compared by `cargo xtask conformance`:
+//! - `runit` and `systemctl-replacement` poll once a second while they stop (runit: stage 2's
+//!   exit; systemctl.py: the killed service's), longer than docker's 10 s grace scaled to
+//!   500 ms, so whether the runtime's SIGKILL comes first is chance. Both are stable at
+//!   `--time-scale 0.3`; they belong here once a candidate can ask for a minimum grace period.
+//! - `runsvdir` on SIGHUP TERMs its runsv's and `_exit`s at once (runit: src/runsvdir.c), so
+//!   the kernel's SIGKILL of the namespace races runsv's forwarding of the TERM: whether the
+//!   app hears it is chance at any time scale.
 
 use harness::conformance::snapshot_text;
 use harness::matrix::Outcome;
@@ -11,7 +21,25 @@ use crate::support::{candidate, case, execute, root};
 
 #[rstest]
 fn matches_its_snapshot(
-    #[values("bare", "sh-script", "tini", "tini-g", "dumb-init", "dumb-init-c")]
+    #[values(
+        "bare",
+        "bash-exec",
+        "busybox-init",
+        "catatonit",
+        "catatonit-g",
+        "docker-init",
+        "dumb-init",
+        "dumb-init-c",
+        "dumb-init-r",
+        "lxc-init",
+        "pid1",
+        "s6-svscan",
+        "sh-script",
+        "sysvinit",
+        "tini",
+        "tini-g",
+        "tini-s"
+    )]
     candidate_name: &str,
     #[values(
         "term-forward",

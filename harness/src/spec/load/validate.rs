@@ -338,7 +338,11 @@ pub(super) fn validate_candidate(candidate: &Candidate) -> Result<(), Invalid> {
 
     let install = root.key("install");
     match &candidate.install {
-        Install::Debian { package, binary } => {
+        Install::Debian {
+            package,
+            binary,
+            extra_packages,
+        } => {
             not_blank(package, install.key("package"), "name the Debian package")?;
             let inside = !binary.is_empty()
                 && !binary.starts_with('/')
@@ -349,6 +353,26 @@ pub(super) fn validate_candidate(candidate: &Candidate) -> Result<(), Invalid> {
                     format!(
                         "{binary:?} is not a path inside the package: write it relative to the \
                          package root, like \"usr/bin/tini\""
+                    ),
+                ));
+            }
+            for (index, extra) in extra_packages.iter().enumerate() {
+                not_blank(
+                    extra,
+                    install.key("extra_packages").index(index),
+                    "name the Debian package",
+                )?;
+            }
+        }
+        Install::Pypi { package, script } => {
+            not_blank(package, install.key("package"), "name the PyPI package")?;
+            let plain = !script.is_empty() && !script.contains('/') && !script.starts_with('.');
+            if !plain {
+                return Err(at(
+                    install.key("script"),
+                    format!(
+                        "{script:?} is not a file name: name the console script the package \
+                         installs into the venv's bin/, like \"systemctl.py\""
                     ),
                 ));
             }
