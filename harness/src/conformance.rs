@@ -11,6 +11,7 @@ use crate::install::{Installed, install_candidate, source_label};
 use crate::matrix::{CandidateSummary, CaseSummary, Matrix, Outcome, RunResult, SCHEMA_VERSION};
 use crate::normal::{NormalTrace, normalise, status_text};
 use crate::observe::Observer;
+use crate::observe::witness::WitnessLog;
 use crate::plan::{DEFAULT_TIME_SCALE, PlannedRun, Resolution, resolve, stop_sequence};
 use crate::run::{Launcher, launch};
 use crate::sandbox::SandboxMode;
@@ -35,6 +36,8 @@ pub struct MatrixOptions {
     pub work_dir: PathBuf,
     /// Host directories every candidate may need read-only (`target/candidates`).
     pub read_only_paths: Vec<PathBuf>,
+    /// Record runs with the kernel witness when the machine allows it (`--no-witness`: off).
+    pub witness: bool,
 }
 
 impl MatrixOptions {
@@ -51,6 +54,7 @@ impl MatrixOptions {
             launcher,
             work_dir: root.join("target/runs"),
             read_only_paths: vec![root.join("target/candidates")],
+            witness: true,
         }
     }
 }
@@ -136,6 +140,22 @@ pub fn assemble_matrix(
     }
 }
 
+/// The observers that ran in every run that produced a trace (the matrix's header): the
+/// baseline, and the kernel witness only when no run went without it. With the reason the
+/// witness did not run, from the first run without it.
+pub fn observers_that_ran(records: &[&RunRecord]) -> (Vec<Observer>, Option<String>) {
+    let traces: Vec<&Trace> = records.iter().filter_map(|r| r.raw.as_ref()).collect();
+    let missing = traces.iter().find_map(|t| match &t.witness {
+        WitnessLog::NotRun { reason } => Some(reason.clone()),
+        WitnessLog::Ran(_) => None,
+    });
+    let mut observers = Observer::BASELINE.to_vec();
+    if !traces.is_empty() && missing.is_none() {
+        observers.push(Observer::KernelWitness);
+    }
+    (observers, missing)
+}
+
 /// One executed run: the result and the evidence behind it.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
@@ -208,6 +228,7 @@ pub fn execute_one(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
             read_only_paths: options.read_only_paths.clone(),
             probe: options.probe.clone(),
             run_dir: run_dir.path().to_path_buf(),
+            witness: options.witness,
         },
     );
     let trace = match launch(&options.launcher, &spec) {
@@ -224,7 +245,7 @@ pub fn execute_one(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
 pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f64) -> RunRecord {
     let run = &ready.run;
     let normal = normalise(&trace, &run.case);
-    let verdicts = judge(&run.case, &normal, &Observer::BASELINE);
+    let verdicts = judge(&run.case, &normal, &trace.observers());
     let (mut outcome, mut reason) = outcome(&verdicts);
     match &trace.end {
         RunEnd::Completed => {}

@@ -77,6 +77,8 @@ pub struct Resolution {
     pub probe: PathBuf,
     /// The run's private directory.
     pub run_dir: PathBuf,
+    /// Record runs with the kernel witness when the machine allows it.
+    pub witness: bool,
 }
 
 /// Scale a case or profile time, never below [`SCALE_FLOOR_MS`] (or the original, if less).
@@ -154,6 +156,7 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> RunSpec {
         steps,
         stop,
         deadline_ms: READY_TIMEOUT_MS + steps_ms + DEADLINE_SLACK_MS,
+        witness: with.witness,
     }
 }
 

@@ -8,10 +8,11 @@ use std::process::ExitCode;
 use clap::Args;
 use harness::conformance::{
     MatrixOptions, RunRecord, assemble_matrix, chain, execute_matrix, find_unstable, install_all,
-    ready_runs, snapshot_text,
+    observers_that_ran, ready_runs, snapshot_text,
 };
 use harness::install::build_probe;
 use harness::matrix::{Matrix, Outcome};
+use harness::observe::witness::remove_stale_instances;
 use harness::plan::plan;
 use harness::run::Launcher;
 use harness::snapshot::{SnapshotStatus, SnapshotStore, snapshot_name};
@@ -59,6 +60,10 @@ pub struct ConformanceArgs {
     /// Compare --init runs with snapshots too.
     #[arg(long)]
     snapshot_custom: bool,
+    /// Do not record runs with the kernel witness (tracefs), e.g. to measure its overhead;
+    /// verdicts that need it stay unknown.
+    #[arg(long)]
+    no_witness: bool,
 }
 
 /// Run the subcommand; returns the process exit code.
@@ -135,6 +140,8 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
         options.jobs,
         options.mode.name()
     );
+    // Instances left by launchers killed before their cleanup (an earlier run interrupted).
+    report_removed("stale", &remove_stale_instances());
     let started = std::time::Instant::now();
     let records = execute_matrix(&runs, &options, &|record: &RunRecord| {
         let r = &record.result;
@@ -151,6 +158,7 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
         records.len(),
         started.elapsed().as_secs_f64()
     );
+    report_removed("leftover", &remove_stale_instances());
 
     let mut failed = false;
     if repeat > 1 {
@@ -163,7 +171,12 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
     }
     failed |= compare_snapshots(root, args, &firsts, filtered);
     let results = firsts.iter().map(|r| r.result.clone()).collect();
-    let matrix = assemble_matrix(&candidates, &cases, &installs, &options, results);
+    let mut matrix = assemble_matrix(&candidates, &cases, &installs, &options, results);
+    let (observers, witness_missing) = observers_that_ran(&firsts);
+    matrix.observers = observers.iter().map(|o| o.name().to_owned()).collect();
+    if let Some(reason) = witness_missing {
+        eprintln!("the kernel witness did not run in every run: {reason}");
+    }
     println!("{}", harness::report::render_markdown(&matrix));
     let out = args
         .out
@@ -277,6 +290,7 @@ fn matrix_options(
     Ok(MatrixOptions {
         time_scale: args.time_scale,
         jobs: args.jobs.unwrap_or(defaults.jobs),
+        witness: !args.no_witness,
         ..defaults
     })
 }
@@ -387,4 +401,15 @@ fn write_reports(out: &Path, matrix: &Matrix) -> std::io::Result<()> {
         out.join("matrix.md"),
         harness::report::render_markdown(matrix),
     )
+}
+
+/// Say which witness instances were removed, if any.
+fn report_removed(what: &str, removed: &[String]) {
+    if !removed.is_empty() {
+        eprintln!(
+            "removed {} {what} kernel-witness tracefs instance(s): {}",
+            removed.len(),
+            removed.join(", ")
+        );
+    }
 }

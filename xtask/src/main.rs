@@ -4,6 +4,7 @@
 mod candidates;
 mod conformance;
 mod exit_code;
+mod interrupt;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -52,7 +53,13 @@ fn main() -> ExitCode {
     };
     let root = project_root();
     match cli.command {
-        Command::Conformance(args) => conformance::run(&root, &args),
+        Command::Conformance(args) => {
+            if let Err(error) = interrupt::clean_up_on_interrupt() {
+                eprintln!("error: taking over SIGINT: {error:#}");
+                return ExitCode::from(exit_code::FAILED);
+            }
+            conformance::run(&root, &args)
+        }
         Command::Candidates(args) => match candidates::run(&root, &args) {
             Ok(()) => ExitCode::from(exit_code::OK),
             Err(error) => {

@@ -105,6 +105,7 @@ pub fn launch(launcher: &Launcher, spec: &RunSpec) -> Result<Trace, RunError> {
     let Ok(out) = stdout.recv_timeout(limit) else {
         // Our own child, not yet waited for: its pid cannot have been reused.
         let _ = child.kill();
+        remove_witness_instances(&child);
         let _ = child.wait();
         return Err(RunError::Overran {
             margin: LAUNCHER_MARGIN,
@@ -112,6 +113,7 @@ pub fn launch(launcher: &Launcher, spec: &RunSpec) -> Result<Trace, RunError> {
     };
     // stdout closed: the launcher is exiting, and its stderr closes with it.
     let err = stderr.recv_timeout(LAUNCHER_MARGIN).unwrap_or_default();
+    remove_witness_instances(&child);
     let status = child.wait().map_err(|source| RunError::Spawn {
         program: launcher.program.clone(),
         source,
@@ -125,4 +127,49 @@ pub fn launch(launcher: &Launcher, spec: &RunSpec) -> Result<Trace, RunError> {
         });
     }
     serde_json::from_slice(&out).map_err(RunError::Decode)
+}
+
+/// Once the launcher has exited (waited for without reaping it, so its pid cannot be reused
+/// meanwhile), remove any witness instance it left: a launcher killed before its drop ran
+/// leaves one.
+fn remove_witness_instances(child: &std::process::Child) {
+    remove_instances_once_exited(child.id() as i32);
+}
+
+/// Wait until our child `pid` has exited, without reaping it, then remove its witness
+/// instances.
+fn remove_instances_once_exited(pid: i32) -> Vec<String> {
+    let flags = nix::sys::wait::WaitPidFlag::WEXITED | nix::sys::wait::WaitPidFlag::WNOWAIT;
+    let id = nix::sys::wait::Id::Pid(nix::unistd::Pid::from_raw(pid));
+    match nix::sys::wait::waitid(id, flags) {
+        Ok(_) => crate::observe::witness::remove_instances_of(pid),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// On an interrupt (Ctrl-C on the harness): end every launcher of this process that has a
+/// witness instance, and remove the instances. A launcher dies of SIGINT or of
+/// `PR_SET_PDEATHSIG` without running its drop, so its instance would stay; killing it here
+/// first (it is our own child: its pid cannot have been reused) and waiting for it to exit
+/// lets the instance be removed before the harness exits. Returns the instances removed.
+pub fn end_witnessed_launchers() -> Vec<String> {
+    let me = std::process::id() as i32;
+    let mut removed = Vec::new();
+    for name in crate::observe::witness::list_instances() {
+        let Some(pid) = crate::observe::witness::instance_launcher(&name) else {
+            continue;
+        };
+        let ours = procfs::process::Process::new(pid)
+            .and_then(|p| p.stat())
+            .is_ok_and(|stat| stat.ppid == me);
+        if !ours {
+            continue;
+        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        removed.extend(remove_instances_once_exited(pid));
+    }
+    removed
 }

@@ -24,4 +24,6 @@ pub struct RunSpec {
     pub stop: StopSequence,
     /// Hard bound on the whole run, from PID 1's start.
     pub deadline_ms: u64,
+    /// Record the run with the kernel witness (tracefs), when this machine allows it.
+    pub witness: bool,
 }

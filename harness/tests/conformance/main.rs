@@ -5,3 +5,4 @@
 mod matrix;
 mod safety;
 mod support;
+mod witness;
