@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::matrix::Outcome;
-use crate::normal::{NormalEvent, NormalTrace, Phase, VANISHED_DETAIL, event};
+use crate::normal::{NormalEvent, NormalTrace, PID1, Phase, VANISHED_DETAIL, event};
 use crate::observe::Observer;
 use crate::signal::SignalNumber;
 use crate::spec::{Case, ExpectationKind, Level};
@@ -163,6 +163,9 @@ fn needs(kind: &ExpectationKind) -> Option<Observer> {
     }
 }
 
+/// How evidence quotes the kernel witness.
+const WITNESS_SAW: &str = "the kernel witness saw";
+
 /// A verdict's result and evidence.
 type Decision = (VerdictResult, String);
 
@@ -229,7 +232,34 @@ impl<'a> Facts<'a> {
         if self.started(role).is_none() {
             return fail(self.never_started(role));
         }
-        fail(format!("{role} never caught {signal}; {}", self.fate(role)))
+        let seen = self
+            .witnessed_signal(role, signal)
+            .map(|e| format!("; {WITNESS_SAW} {}", cite(e)))
+            .unwrap_or_default();
+        fail(format!(
+            "{role} never caught {signal}{seen}; {}",
+            self.fate(role)
+        ))
+    }
+
+    /// What the kernel witness saw of `signal` for `role`, which did not catch it: the role's
+    /// own line for it (dropped, queued, killed by it), else PID 1 dropping it on the way.
+    fn witnessed_signal(&self, role: &str, signal: SignalNumber) -> Option<&'a NormalEvent> {
+        let name = signal.name();
+        let about = |e: &&NormalEvent| {
+            e.signal.as_deref() == Some(name.as_str())
+                && [
+                    event::SIGNAL_DROPPED,
+                    event::SIGNAL_QUEUED,
+                    event::SIGNAL_DEFAULT,
+                    event::KILLED,
+                ]
+                .contains(&e.event.as_str())
+        };
+        let events = || self.trace.events.iter().filter(about);
+        events()
+            .find(|e| e.role == role)
+            .or_else(|| events().find(|e| e.role == PID1 && e.event == event::SIGNAL_DROPPED))
     }
 
     fn not_caught(&self, role: &str, signal: SignalNumber) -> Decision {
@@ -432,7 +462,7 @@ impl<'a> Facts<'a> {
         if let Some(e) = self.find(role, event::VANISHED) {
             let killed = self
                 .find(role, event::KILLED)
-                .map(|k| format!(": {}", cite(k)))
+                .map(|k| format!("; {WITNESS_SAW} {}", cite(k)))
                 .unwrap_or_default();
             return self.with_run_end(&format!("it vanished in {}{killed}", e.phase.name()));
         }
@@ -947,6 +977,37 @@ mod tests {
         without.witness = crate::observe::witness::WitnessLog::default();
         let (result, _) = one(killed_by("worker", KILL), &without, &without.observers());
         assert_eq!(result, VerdictResult::Unknown);
+    }
+
+    #[test]
+    fn a_stop_signal_never_caught_cites_what_the_kernel_did_with_it() {
+        use crate::normal::witness::tests::WitnessBuilder;
+        use crate::observe::witness::GenerateResult::{Delivered, Ignored};
+        // A shell without a trap as PID 1: the kernel drops the runtime's TERM; at the
+        // deadline the runtime SIGKILLs PID 1 and the kernel the app (2).
+        let witness = WitnessBuilder::new(100)
+            .process(2, Some(2), 1)
+            .generate(11, (0, 1), (TERM, 0), Ignored)
+            .generate(31, (0, 1), (KILL, 0), Delivered)
+            .generate(32, (1, 2), (KILL, 0x80), Delivered)
+            .pid1_ignores(0)
+            .build();
+        let trace = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .stop(10, TERM)
+            .escalated(30)
+            .pid1_exited(40, KILLED)
+            .witness(witness)
+            .build();
+        let (result, evidence) = one(caught("app", TERM), &trace, &trace.observers());
+        assert_eq!(result, VerdictResult::Fail);
+        assert_eq!(
+            evidence,
+            "app never caught TERM; the kernel witness saw pid1: signal-dropped TERM \
+             from=runtime code=SI_USER (protected init, no handler) in after-stop-signal; it \
+             vanished in after-teardown; the kernel witness saw app: killed KILL from=kernel \
+             code=SI_KERNEL in after-escalation"
+        );
     }
 
     #[test]
