@@ -11,9 +11,9 @@ use crate::install::{Installed, install_candidate, source_label};
 use crate::matrix::{CandidateSummary, CaseSummary, Matrix, Outcome, RunResult, SCHEMA_VERSION};
 use crate::normal::{NormalTrace, normalise, status_text};
 use crate::observe::Observer;
-use crate::observe::witness::WitnessLog;
+use crate::observe::witness::{RunWindow, WitnessCollector, WitnessLog, WitnessPlan};
 use crate::plan::{DEFAULT_TIME_SCALE, PlannedRun, Resolution, resolve, stop_sequence};
-use crate::run::{Launcher, launch};
+use crate::run::{Launcher, RunSpec, launch};
 use crate::sandbox::SandboxMode;
 use crate::spec::{Candidate, Case};
 use crate::trace::{RunEnd, Trace};
@@ -147,6 +147,7 @@ pub fn observers_that_ran(records: &[&RunRecord]) -> (Vec<Observer>, Option<Stri
     let traces: Vec<&Trace> = records.iter().filter_map(|r| r.raw.as_ref()).collect();
     let missing = traces.iter().find_map(|t| match &t.witness {
         WitnessLog::NotRun { reason } => Some(reason.clone()),
+        WitnessLog::Collecting(_) => Some("the launcher's half was never completed".to_owned()),
         WitnessLog::Ran(_) => None,
     });
     let mut observers = Observer::BASELINE.to_vec();
@@ -173,6 +174,17 @@ pub fn execute_matrix(
     options: &MatrixOptions,
     on_done: &(dyn Fn(&RunRecord) + Sync),
 ) -> Vec<RunRecord> {
+    // Before the worker threads: the witness records this thread and what it starts.
+    execute_matrix_witnessed(runs, options, &start_witness(options), on_done)
+}
+
+/// [`execute_matrix`] with a witness started beforehand for the calling thread.
+pub fn execute_matrix_witnessed(
+    runs: &[ReadyRun],
+    options: &MatrixOptions,
+    witness: &Result<WitnessCollector, String>,
+    on_done: &(dyn Fn(&RunRecord) + Sync),
+) -> Vec<RunRecord> {
     let next = AtomicUsize::new(0);
     let slots: Mutex<Vec<Option<RunRecord>>> = Mutex::new(vec![None; runs.len()]);
     std::thread::scope(|scope| {
@@ -181,7 +193,7 @@ pub fn execute_matrix(
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(ready) = runs.get(index) else { break };
-                    let record = execute_one(ready, options);
+                    let record = execute_witnessed(ready, options, witness);
                     on_done(&record);
                     if let Ok(mut slots) = slots.lock() {
                         slots[index] = Some(record);
@@ -198,8 +210,33 @@ pub fn execute_matrix(
         .collect()
 }
 
-/// Execute one run and judge it.
+/// The kernel witness for the runs this thread (and the threads it starts afterwards) will
+/// execute, or why there is none. Its tracefs instance is removed when it is dropped.
+pub fn start_witness(options: &MatrixOptions) -> Result<WitnessCollector, String> {
+    start_witness_for(options.witness, nix::unistd::gettid().as_raw())
+}
+
+/// The kernel witness for the runs that thread `tid` of this process will start (it must not
+/// start them before this returns), or why there is none: lets another thread pay the
+/// witness's set-up time while `tid` prepares the runs.
+pub fn start_witness_for(wanted: bool, tid: i32) -> Result<WitnessCollector, String> {
+    if !wanted {
+        return Err("disabled (--no-witness)".to_owned());
+    }
+    WitnessCollector::start_for(tid).map_err(|error| chain(&error))
+}
+
+/// Execute one run and judge it, with a kernel witness of its own.
 pub fn execute_one(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
+    execute_witnessed(ready, options, &start_witness(options))
+}
+
+/// Execute one run and judge it; `witness` records it, if it runs.
+pub fn execute_witnessed(
+    ready: &ReadyRun,
+    options: &MatrixOptions,
+    witness: &Result<WitnessCollector, String>,
+) -> RunRecord {
     let run = &ready.run;
     let installed = match &ready.install {
         Ok(installed) => installed,
@@ -228,17 +265,47 @@ pub fn execute_one(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
             read_only_paths: options.read_only_paths.clone(),
             probe: options.probe.clone(),
             run_dir: run_dir.path().to_path_buf(),
-            witness: options.witness,
         },
     );
-    let trace = match launch(&options.launcher, &spec) {
+    let (spec, window) = witness_run(spec, witness);
+    let launched = launch(&options.launcher, &spec);
+    // The launcher has exited: every event of the run is in the witness's buffer.
+    let completed = |log| match (witness, window) {
+        (Ok(collector), Some(window)) => collector.complete(window, log),
+        _ => log,
+    };
+    let mut trace = match launched {
         Ok(trace) => trace,
         Err(error) => {
+            completed(WitnessLog::default());
             let reason = format!("harness: {}", chain(&error));
             return not_run(ready, options.time_scale, &installed.version, reason);
         }
     };
+    trace.witness = completed(std::mem::take(&mut trace.witness));
     judge_trace(ready, &installed.version, trace, options.time_scale)
+}
+
+/// Give `spec` its witness plan, opening the run's window in the collector when there is one.
+fn witness_run(
+    mut spec: RunSpec,
+    witness: &Result<WitnessCollector, String>,
+) -> (RunSpec, Option<RunWindow>) {
+    let opened = witness
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|collector| {
+            let marker = collector
+                .marker_path()
+                .ok_or_else(|| "the witness was closed".to_owned())?;
+            Ok((marker, collector.begin()?))
+        });
+    let (plan, window) = match opened {
+        Ok((marker, window)) => (WitnessPlan::On { marker }, Some(window)),
+        Err(reason) => (WitnessPlan::Off { reason }, None),
+    };
+    spec.witness = plan;
+    (spec, window)
 }
 
 /// Normalise and judge a raw trace into a record.

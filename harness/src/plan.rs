@@ -77,8 +77,6 @@ pub struct Resolution {
     pub probe: PathBuf,
     /// The run's private directory.
     pub run_dir: PathBuf,
-    /// Record runs with the kernel witness when the machine allows it.
-    pub witness: bool,
 }
 
 /// Scale a case or profile time, never below [`SCALE_FLOOR_MS`] (or the original, if less).
@@ -156,7 +154,8 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> RunSpec {
         steps,
         stop,
         deadline_ms: READY_TIMEOUT_MS + steps_ms + DEADLINE_SLACK_MS,
-        witness: with.witness,
+        // The harness plans the witness when it executes the run (it owns the collector).
+        witness: crate::observe::witness::WitnessPlan::default(),
     }
 }
 

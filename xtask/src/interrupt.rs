@@ -1,10 +1,12 @@
 //! Ctrl-C (SIGINT), SIGTERM or SIGHUP during `cargo xtask conformance`: clean up before
-//! exiting. A launcher dies of the terminal's SIGINT or of `PR_SET_PDEATHSIG` without running
-//! its drop, so its kernel-witness tracefs instance would be left behind (tracing on, in
-//! /sys/kernel/tracing/instances). The signals are blocked in every thread and taken by one
-//! thread with `sigwait`, which ends this process's launchers, removes their instances and
-//! exits with 128 + the signal. Anything that still escapes (SIGKILL of the xtask) is removed
-//! by the next conformance run, which removes instances whose launcher is gone.
+//! exiting. The kernel witness's tracefs instance belongs to this process and is removed when
+//! the matrix ends; a process that dies of the signal never gets there, and the instance
+//! would stay (tracing on, in /sys/kernel/tracing/instances). So the signals are blocked in
+//! every thread and taken by one thread with `sigwait`, which ends the launchers still running
+//! (they hold the instance's marker open, and die without cleaning up anyway), stops the
+//! witness, removes its instance and exits with 128 + the signal. What still escapes (SIGKILL
+//! of the xtask) is removed by the next conformance run, which removes instances whose owner
+//! is gone.
 
 use nix::sys::signal::{SigSet, Signal};
 
@@ -22,12 +24,8 @@ pub fn clean_up_on_interrupt() -> anyhow::Result<()> {
         let Ok(signal) = signals.wait() else {
             return;
         };
-        let removed = harness::run::end_witnessed_launchers();
-        eprintln!(
-            "\ninterrupted by {signal}: ended the runs in progress, removed {} kernel-witness \
-             instance(s)",
-            removed.len()
-        );
+        harness::run::end_launchers();
+        eprintln!("\ninterrupted by {signal}: ended the runs in progress and the kernel witness");
         std::process::exit(exit_code::INTERRUPTED_BASE + signal as i32);
     });
     Ok(())

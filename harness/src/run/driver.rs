@@ -47,7 +47,7 @@ pub fn drive(spec: &RunSpec) -> Trace {
         Err(reason) => return setup_failed(reason),
     };
     // Before PID 1 exists, so that the witness sees its first fork.
-    let witness = RunWitness::start(spec.witness);
+    let witness = RunWitness::start(&spec.witness);
     let pid1 = match spawn_pid1(&spec.sandbox) {
         Ok(pid1) => pid1,
         Err(error) => return setup_failed(crate::error_chain(&error)),

@@ -10,5 +10,5 @@ mod spec;
 mod witness;
 
 pub use driver::{drive, launcher_main, monotonic_ns};
-pub use launch::{Launcher, RunError, end_witnessed_launchers, launch};
+pub use launch::{Launcher, RunError, end_launchers, launch};
 pub use spec::RunSpec;

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use pid1check_probe::Workload;
 
+use crate::observe::witness::WitnessPlan;
 use crate::sandbox::SandboxSpec;
 use crate::spec::{Step, StopSequence};
 
@@ -24,6 +25,6 @@ pub struct RunSpec {
     pub stop: StopSequence,
     /// Hard bound on the whole run, from PID 1's start.
     pub deadline_ms: u64,
-    /// Record the run with the kernel witness (tracefs), when this machine allows it.
-    pub witness: bool,
+    /// Whether the kernel witness records the run, and where the launcher marks its actions.
+    pub witness: WitnessPlan,
 }

@@ -83,8 +83,8 @@ pub fn options() -> MatrixOptions {
     }
 }
 
-/// Install (if needed) and run one candidate × case under the docker profile.
-pub fn execute(candidate: Candidate, case: Case) -> RunRecord {
+/// Install (if needed) one candidate × case under the docker profile, ready to execute.
+pub fn ready(candidate: Candidate, case: Case) -> ReadyRun {
     let install = install_candidate(&root(), &candidate)
         .map_err(|error| format!("not installed: {}", harness::conformance::chain(&error)));
     if let Err(reason) = &install {
@@ -93,13 +93,17 @@ pub fn execute(candidate: Candidate, case: Case) -> RunRecord {
             candidate.name
         );
     }
-    let ready = ReadyRun {
+    ReadyRun {
         run: PlannedRun {
             candidate,
             case,
             profile: Profile::docker(),
         },
         install,
-    };
-    execute_one(&ready, &options())
+    }
+}
+
+/// Install (if needed) and run one candidate × case under the docker profile.
+pub fn execute(candidate: Candidate, case: Case) -> RunRecord {
+    execute_one(&ready(candidate, case), &options())
 }

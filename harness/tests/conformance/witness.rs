@@ -5,11 +5,13 @@
 
 use std::path::Path;
 
-use harness::conformance::RunRecord;
-use harness::observe::witness::{EVENTS, TRACEFS, WitnessLog, instance_launcher, list_instances};
+use harness::conformance::{RunRecord, chain, execute_witnessed};
+use harness::observe::witness::{
+    EVENTS, TRACEFS, WitnessCollector, WitnessLog, instance_owner, list_instances,
+};
 use harness::verdict::VerdictResult;
 
-use crate::support::{candidate, case, execute};
+use crate::support::{candidate, case, execute, options, ready};
 
 /// Execute, insisting that the witness ran.
 fn witnessed(candidate_name: &str, case_name: &str) -> RunRecord {
@@ -18,6 +20,9 @@ fn witnessed(candidate_name: &str, case_name: &str) -> RunRecord {
         Some(WitnessLog::Ran(_)) => record,
         Some(WitnessLog::NotRun { reason }) => {
             panic!("{candidate_name} × {case_name}: the kernel witness did not run: {reason}")
+        }
+        Some(WitnessLog::Collecting(_)) => {
+            panic!("{candidate_name} × {case_name}: the witness's record was never completed")
         }
         None => panic!(
             "{candidate_name} × {case_name} produced no trace: {}",
@@ -107,7 +112,7 @@ fn tracing_state() -> TracingState {
         .unwrap_or_else(|e| panic!("listing {TRACEFS}/instances: {e}"))
         .flatten()
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|name| instance_launcher(name).is_none())
+        .filter(|name| instance_owner(name).is_none())
         .collect();
     other_instances.sort();
     TracingState {
@@ -127,7 +132,7 @@ fn stale_instances() -> Vec<String> {
     list_instances()
         .into_iter()
         .filter(|name| {
-            instance_launcher(name).is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+            instance_owner(name).is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
         })
         .collect()
 }
@@ -135,14 +140,35 @@ fn stale_instances() -> Vec<String> {
 #[test]
 fn runs_leave_the_kernels_tracing_as_they_found_it() {
     let before = tracing_state();
+    let witness = WitnessCollector::start().map_err(|e| chain(&e));
+    let instance = match &witness {
+        Ok(collector) => collector
+            .marker_path()
+            .and_then(|marker| marker.parent().map(Path::to_path_buf))
+            .expect("a live collector has an instance"),
+        Err(reason) => panic!("the kernel witness cannot start: {reason}"),
+    };
+    assert!(instance.is_dir(), "{}", instance.display());
     for (candidate_name, case_name) in [
         ("tini", "term-forward"),
         ("dumb-init", "grandchild-same-pgrp"),
         ("sh-script", "grace-escalation"),
         ("tini-g", "orphan-reaping"),
     ] {
-        witnessed(candidate_name, case_name);
+        let record = execute_witnessed(
+            &ready(candidate(candidate_name), case(case_name)),
+            &options(),
+            &witness,
+        );
+        let ran = record.raw.as_ref().and_then(|t| t.witness.ran());
+        assert!(
+            ran.is_some(),
+            "{candidate_name} × {case_name}: {:?}",
+            record.raw
+        );
     }
+    drop(witness);
+    assert!(!instance.exists(), "{} was left", instance.display());
     assert_eq!(tracing_state(), before);
     assert_eq!(stale_instances(), Vec::<String>::new());
 }

@@ -1,16 +1,18 @@
 //! The kernel witness: every signal of a run as the kernel saw it, SIGKILL and dropped
 //! signals included, which the probe (it only reports what it catches) cannot see.
 //!
-//! It needs root in the initial user namespace (root sandbox mode) and tracefs. The launcher
-//! creates a tracefs instance of its own before it starts PID 1 ([`tracefs`]), enables
-//! `signal:signal_generate`, `signal:signal_deliver`, `sched:sched_process_fork` and
-//! `sched:sched_process_exit` for itself and its descendants, reads the instance's `trace`
-//! once PID 1 is reaped, and keeps the events of the run's processes ([`select_run`]): PID 1's
-//! host pid and every process forked from it, followed through the fork events, so even a
-//! short-lived intermediate (a double fork's middle) is known. Host pids are mapped to pids of
-//! the run's namespace from `/proc` scans taken while the processes lived; the rest are named
-//! after their parent by [`crate::normal`]. When the witness cannot run, the trace says
-//! [`WitnessLog::NotRun`] with the reason, and what only it can show stays `unknown`.
+//! It needs root in the initial user namespace (root sandbox mode) and tracefs. The harness
+//! creates one tracefs instance ([`tracefs`]) with `signal:signal_generate`,
+//! `signal:signal_deliver`, `sched:sched_process_fork` and `sched:sched_process_exit` enabled
+//! for itself and what it forks, and consumes it as events come ([`collector`]). Each launcher
+//! marks its actions in that trace and returns its half of the record ([`WitnessClues`]: its
+//! pid, PID 1's host pid, host → namespace pids from the `/proc` scans it took while the
+//! processes lived, PID 1's ignored signals). The harness then keeps the run's events
+//! ([`select_run`]): PID 1 and every process forked from it, followed through the fork events,
+//! so even a short-lived intermediate (a double fork's middle) is known; those never seen alive
+//! by a scan are named after their parent by [`crate::normal`]. When the witness cannot run, the
+//! trace says [`WitnessLog::NotRun`] with the reason, and what only it can show stays
+//! `unknown`.
 //!
 //! Exit statuses: `sched_process_exit` on this kernel (6.18) carries `comm pid prio
 //! group_dead`, no exit code. So the witness gives *that* and *when* each process ended and
@@ -21,6 +23,7 @@
 //! signal from the witness only; the process connector (CN_PROC), which has exit codes, was
 //! not used.
 
+mod collector;
 mod parse;
 mod tracefs;
 
@@ -28,12 +31,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+pub use collector::{RunWindow, WitnessCollector, close_collectors};
 pub use parse::{
     GenerateResult, MARK_PREFIX, WitnessEvent, WitnessKind, clamp_to_marks, parse_line, parse_trace,
 };
 pub use tracefs::{
-    EVENTS, INSTANCE_PREFIX, TRACEFS, TraceInstance, WitnessError, instance_launcher,
-    list_instances, remove_instances_of, remove_stale_instances,
+    EVENTS, INSTANCE_PREFIX, TRACEFS, TraceInstance, WitnessError, instance_owner, list_instances,
+    remove_stale_instances,
 };
 
 /// What the kernel witness recorded for one run.
@@ -47,6 +51,9 @@ pub enum WitnessLog {
     },
     /// The witness ran; the run's events.
     Ran(WitnessRun),
+    /// The launcher's half, which the harness completes into `Ran` or `NotRun` with the
+    /// events it collected ([`WitnessCollector::complete`]).
+    Collecting(WitnessClues),
 }
 
 impl Default for WitnessLog {
@@ -63,9 +70,49 @@ impl WitnessLog {
     pub fn ran(&self) -> Option<&WitnessRun> {
         match self {
             WitnessLog::Ran(run) => Some(run),
-            WitnessLog::NotRun { .. } => None,
+            WitnessLog::NotRun { .. } | WitnessLog::Collecting(_) => None,
         }
     }
+}
+
+/// Whether and where a launcher marks its actions for the witness.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum WitnessPlan {
+    /// No witness for this run.
+    Off {
+        /// Why (`--no-witness`, or why the harness could not start it).
+        reason: String,
+    },
+    /// The witness records this run: write action marks to `marker`.
+    On {
+        /// The instance's `trace_marker`.
+        marker: std::path::PathBuf,
+    },
+}
+
+impl Default for WitnessPlan {
+    /// No witness until the harness plans one.
+    fn default() -> WitnessPlan {
+        WitnessPlan::Off {
+            reason: "not requested".to_owned(),
+        }
+    }
+}
+
+/// What only the launcher knows about its run's processes: the witness's half of a trace
+/// before the harness adds the events.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessClues {
+    /// Host pid of the launcher: signals it sent are the runtime's; its marks are the run's.
+    pub launcher_pid: i32,
+    /// Host pid of PID 1.
+    pub pid1: i32,
+    /// (host pid, namespace pid) pairs, from `/proc` scans while the processes lived. A list,
+    /// not a map: an internally tagged enum cannot read integer map keys back from JSON.
+    pub ns_pids: Vec<(i32, i32)>,
+    /// PID 1's `SigIgn` when the workload became ready.
+    pub pid1_ignored: Option<u64>,
 }
 
 /// The witness's record of one run, with raw host pids.
@@ -95,18 +142,19 @@ pub struct WitnessProcess {
     pub comm: String,
 }
 
-/// The events of the run whose PID 1 has host pid `pid1`, out of everything the instance
-/// recorded: the fork events from the launcher and PID 1 on give the run's processes; then
-/// signals generated *to* them, and signals delivered to, forks by and exits of them, are
-/// kept. Events are time-clamped to the launcher's marks first; marks are then dropped.
-/// `ns_pids` maps host pids to namespace pids as `/proc` scans saw them.
-pub fn select_run(
-    mut events: Vec<WitnessEvent>,
-    launcher_pid: i32,
-    pid1: i32,
-    ns_pids: &BTreeMap<i32, i32>,
-) -> WitnessRun {
-    clamp_to_marks(&mut events);
+/// The events of the run `clues` describes, out of everything the instance recorded in its
+/// window: the fork events from PID 1 on give the run's processes; then signals generated
+/// *to* them, and signals delivered to, forks by and exits of them, are kept. Events are
+/// time-clamped to the launcher's marks first; marks are then dropped.
+pub fn select_run(mut events: Vec<WitnessEvent>, clues: &WitnessClues) -> WitnessRun {
+    let WitnessClues {
+        launcher_pid,
+        pid1,
+        ref ns_pids,
+        pid1_ignored,
+    } = *clues;
+    let ns_pids: BTreeMap<i32, i32> = ns_pids.iter().copied().collect();
+    clamp_to_marks(&mut events, launcher_pid);
     let mut processes = vec![WitnessProcess {
         host_pid: pid1,
         ns_pid: Some(1),
@@ -142,7 +190,7 @@ pub fn select_run(
             WitnessKind::Deliver { .. } | WitnessKind::Exit { .. } => {
                 members.contains(&event.task_pid)
             }
-            WitnessKind::Mark { .. } => false,
+            WitnessKind::Mark { .. } | WitnessKind::Window { .. } => false,
         };
         if keep {
             kept.push(event);
@@ -152,7 +200,7 @@ pub fn select_run(
         launcher_pid,
         processes,
         events: kept,
-        pid1_ignored: None,
+        pid1_ignored,
     }
 }
 
@@ -189,6 +237,20 @@ mod tests {
     }
 
     #[test]
+    fn the_launchers_half_survives_its_trip_to_the_harness() {
+        // The launcher prints its trace as JSON and the harness reads it back.
+        let log = WitnessLog::Collecting(WitnessClues {
+            launcher_pid: 10,
+            pid1: 11,
+            ns_pids: vec![(11, 1), (12, 2)],
+            pid1_ignored: Some(1 << 14),
+        });
+        let json = serde_json::to_string(&log).map_err(|e| e.to_string());
+        let back = json.and_then(|j| serde_json::from_str(&j).map_err(|e| e.to_string()));
+        assert_eq!(back, Ok(log));
+    }
+
+    #[test]
     fn forks_from_pid1_on_define_the_run_and_other_runs_are_left_out() {
         // Launcher 10 starts PID 1 (11); 11 forks 12, which forks 13 and exits (a double
         // fork). Another run's PID 1 (21) and its child (22) share the buffer.
@@ -210,8 +272,13 @@ mod tests {
             event(8, 11, kill(13)),
             event(9, 21, kill(22)),
         ];
-        let ns_pids = BTreeMap::from([(11, 1), (13, 3)]);
-        let run = select_run(events, 10, 11, &ns_pids);
+        let clues = WitnessClues {
+            launcher_pid: 10,
+            pid1: 11,
+            ns_pids: vec![(11, 1), (13, 3)],
+            pid1_ignored: Some(0),
+        };
+        let run = select_run(events, &clues);
         let pids: Vec<(i32, Option<i32>, i32)> = run
             .processes
             .iter()

@@ -19,6 +19,10 @@ use serde::{Deserialize, Serialize};
 /// The text the launcher writes to the instance's `trace_marker` before a number: the
 /// `CLOCK_MONOTONIC` nanoseconds of the action it marks.
 pub const MARK_PREFIX: &str = "pid1check-mark ";
+/// The text the harness writes before a run's token when the run begins.
+pub const BEGIN_PREFIX: &str = "pid1check-begin ";
+/// The text the harness writes before a run's token once its launcher has exited.
+pub const END_PREFIX: &str = "pid1check-end ";
 
 /// One tracepoint hit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +90,14 @@ pub enum WitnessKind {
         /// `CLOCK_MONOTONIC` nanoseconds of the action.
         action_ns: u64,
     },
+    /// A line the harness wrote to `trace_marker`: a run's window begins or ends. Everything
+    /// of the run lies between its two lines.
+    Window {
+        /// The run's token.
+        token: u64,
+        /// The end (after its launcher exited), or the beginning (before it started).
+        end: bool,
+    },
 }
 
 /// The kernel's `enum trace_signal_generate` result (include/trace/events/signal.h).
@@ -135,12 +147,15 @@ pub fn parse_trace(text: &str) -> (Vec<WitnessEvent>, Vec<String>) {
 }
 
 /// The trace's times have microseconds; the actions that open phases have nanoseconds. An
-/// event after a mark in file order happened after that mark's action, so its time is raised
-/// to at least the action's: the phase it lands in is then exact, not rounded.
-pub fn clamp_to_marks(events: &mut [WitnessEvent]) {
+/// event after a mark of `launcher_pid` in file order happened after that mark's action, so
+/// its time is raised to at least the action's: the phase it lands in is then exact, not
+/// rounded. Other launchers' marks are not this run's actions.
+pub fn clamp_to_marks(events: &mut [WitnessEvent], launcher_pid: i32) {
     let mut floor = 0;
     for event in events {
-        if let WitnessKind::Mark { action_ns } = event.kind {
+        if let WitnessKind::Mark { action_ns } = event.kind
+            && event.task_pid == launcher_pid
+        {
             floor = floor.max(action_ns);
         }
         event.mono_ns = event.mono_ns.max(floor);
@@ -167,14 +182,7 @@ pub fn parse_line(line: &str) -> Option<WitnessEvent> {
         "signal_deliver" => parse_deliver(fields)?,
         "sched_process_fork" => parse_fork(fields)?,
         "sched_process_exit" => parse_exit(fields)?,
-        "tracing_mark_write" => WitnessKind::Mark {
-            action_ns: fields
-                .trim()
-                .strip_prefix(MARK_PREFIX.trim_end())?
-                .trim()
-                .parse()
-                .ok()?,
-        },
+        "tracing_mark_write" => parse_mark(fields.trim())?,
         _ => return None,
     };
     Some(WitnessEvent {
@@ -253,6 +261,17 @@ fn int(text: &str) -> Option<i32> {
 
 fn hex(text: &str) -> Option<u64> {
     u64::from_str_radix(text, 16).ok()
+}
+
+fn parse_mark(text: &str) -> Option<WitnessKind> {
+    let number = |prefix: &str| -> Option<u64> { text.strip_prefix(prefix)?.trim().parse().ok() };
+    if let Some(action_ns) = number(MARK_PREFIX) {
+        return Some(WitnessKind::Mark { action_ns });
+    }
+    if let Some(token) = number(BEGIN_PREFIX) {
+        return Some(WitnessKind::Window { token, end: false });
+    }
+    number(END_PREFIX).map(|token| WitnessKind::Window { token, end: true })
 }
 
 fn parse_generate(text: &str) -> Option<WitnessKind> {
@@ -448,18 +467,42 @@ mod tests {
     }
 
     #[test]
-    fn marks_raise_later_events_to_the_action_time() {
+    fn marks_of_the_launcher_raise_later_events_to_the_action_time() {
         let text = "\
+   pid1check-harn-499 [000] .....  10.000000: tracing_mark_write: pid1check-begin 7
+ pid1check-launc-600 [000] .....  10.000001: tracing_mark_write: pid1check-mark 10000001900
  pid1check-launc-500 [001] .....  10.000001: tracing_mark_write: pid1check-mark 10000001500
  pid1check-launc-500 [001] d..1.  10.000001: signal_generate: sig=15 errno=0 code=0 comm=tini pid=501 grp=1 res=0
+   pid1check-harn-499 [000] .....  10.000002: tracing_mark_write: pid1check-end 7
 ";
         let (mut events, unparsed) = parse_trace(text);
         assert!(unparsed.is_empty(), "{unparsed:?}");
-        assert_eq!(events[1].mono_ns, 10_000_001_000);
-        clamp_to_marks(&mut events);
+        assert_eq!(
+            events[0].kind,
+            WitnessKind::Window {
+                token: 7,
+                end: false
+            }
+        );
+        assert_eq!(
+            events[4].kind,
+            WitnessKind::Window {
+                token: 7,
+                end: true
+            }
+        );
+        assert_eq!(events[3].mono_ns, 10_000_001_000);
+        // Launcher 600's mark is another run's: only 500's raises the signal's time.
+        clamp_to_marks(&mut events, 500);
         assert_eq!(
             events.iter().map(|e| e.mono_ns).collect::<Vec<_>>(),
-            [10_000_001_500, 10_000_001_500]
+            [
+                10_000_000_000,
+                10_000_001_000,
+                10_000_001_500,
+                10_000_001_500,
+                10_000_002_000
+            ]
         );
     }
 

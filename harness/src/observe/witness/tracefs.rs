@@ -1,17 +1,23 @@
-//! The only part of the witness that touches the operating system: one tracefs instance per
-//! launcher (`instances/pid1check-<launcher pid>-<counter>`), so parallel runs never share a
-//! buffer and the machine's global trace settings (`tracing_on`, `set_event`, the top-level
-//! buffer) are never written.
+//! The only part of the witness that touches the operating system: a tracefs instance
+//! (`instances/pid1check-<owner pid>-<counter>`) of the harness process that owns it, so the
+//! machine's global trace settings (`tracing_on`, `set_event`, the top-level buffer) are
+//! never written and other tracing users are not disturbed.
 //!
-//! The instance records only the launcher and its descendants (`set_event_pid` with the
-//! `event-fork` option), which keeps a small buffer enough however busy the machine is.
-//! It is disabled and removed on drop. A launcher killed before its drop runs (the harness
-//! dies, `PR_SET_PDEATHSIG`) leaves its instance: [`remove_stale_instances`] removes those
-//! whose launcher is gone, and the harness calls it when a launcher ends and when a
-//! conformance run starts and ends.
+//! The instance records only the thread that created it and what it forks from then on
+//! (`set_event_pid` with the `event-fork` option): the harness's worker threads, their
+//! launchers and the runs' processes, whatever else the machine does. Creating and removing
+//! an instance, clearing it or changing its pid filter each wait for RCU grace periods
+//! (about 50 ms for `rmdir` here, serialised by the kernel), which would cost more than the
+//! runs themselves if done per run: so one instance serves a whole matrix, set up once, and
+//! runs only write marks (see [`super::collector`]).
+//!
+//! It is disabled and removed on drop. An owner killed before its drop runs leaves its
+//! instance: [`remove_stale_instances`] removes those whose owner is gone; `cargo xtask
+//! conformance` calls it when it starts and ends.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -19,9 +25,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub const TRACEFS: &str = "/sys/kernel/tracing";
 /// The name prefix of every instance the witness creates.
 pub const INSTANCE_PREFIX: &str = "pid1check-";
-/// Per-CPU ring buffer of an instance. One run records tens to a few hundred events of about
-/// 100 bytes; an overrun is detected and reported, never ignored.
-const BUFFER_SIZE_KB: u32 = 256;
+/// Per-CPU ring buffer of an instance. A run records tens to a few hundred events of about
+/// 100 bytes, and a reader consumes them as they come; an overrun is detected and reported,
+/// never ignored.
+const BUFFER_SIZE_KB: u32 = 512;
 /// The tracepoints the witness enables, as `events/` subdirectories.
 pub const EVENTS: [&str; 4] = [
     "signal/signal_generate",
@@ -88,7 +95,7 @@ pub enum WitnessError {
     },
 }
 
-/// A live tracefs instance recording the witness's events for this process's descendants.
+/// A live tracefs instance recording the witness's events for one thread and what it forks.
 #[derive(Debug)]
 pub struct TraceInstance {
     dir: PathBuf,
@@ -96,15 +103,17 @@ pub struct TraceInstance {
 }
 
 impl TraceInstance {
-    /// Create and enable an instance that records `launcher_pid` and its descendants. Mounts
-    /// tracefs first when it is not mounted and this process is root.
-    pub fn create(launcher_pid: i32) -> Result<TraceInstance, WitnessError> {
+    /// Create and enable an instance of this process that records the thread `tid` of this
+    /// process and every task it creates from now on (threads included). Mounts tracefs first
+    /// when it is not mounted and this process is root.
+    pub fn create(tid: i32) -> Result<TraceInstance, WitnessError> {
         let root = Path::new(TRACEFS);
         ensure_mounted(root)?;
         let counter = CREATED.fetch_add(1, Ordering::Relaxed);
+        let owner = std::process::id();
         let dir = root
             .join("instances")
-            .join(format!("{INSTANCE_PREFIX}{launcher_pid}-{counter}"));
+            .join(format!("{INSTANCE_PREFIX}{owner}-{counter}"));
         std::fs::create_dir(&dir).map_err(|source| WitnessError::CreateInstance {
             path: dir.clone(),
             source,
@@ -115,8 +124,10 @@ impl TraceInstance {
         instance.write("buffer_size_kb", &BUFFER_SIZE_KB.to_string())?;
         // `mono` is CLOCK_MONOTONIC, the clock of the probes' reports and the actions.
         instance.write("trace_clock", "mono")?;
+        // Wake a reader on every event, not when the buffer is half full.
+        instance.write("buffer_percent", "0")?;
         instance.write("options/event-fork", "1")?;
-        instance.write("set_event_pid", &launcher_pid.to_string())?;
+        instance.write("set_event_pid", &tid.to_string())?;
         for event in EVENTS {
             instance.write(&format!("events/{event}/enable"), "1")?;
         }
@@ -139,28 +150,40 @@ impl TraceInstance {
         &self.dir
     }
 
-    /// Write a mark for the action at `action_ns` into the trace (see
-    /// [`super::parse::clamp_to_marks`]). A failed write only makes phases less exact.
-    pub fn mark(&mut self, action_ns: u64) {
-        if let Some(marker) = &mut self.marker {
-            let _ =
-                marker.write_all(format!("{}{action_ns}", super::parse::MARK_PREFIX).as_bytes());
+    /// The instance's `trace_marker`: what a process writes there becomes a line of the trace.
+    pub fn marker_path(&self) -> PathBuf {
+        self.dir.join("trace_marker")
+    }
+
+    /// Write `text` into the trace.
+    pub fn mark(&mut self, text: &str) -> Result<(), WitnessError> {
+        let path = self.marker_path();
+        match &mut self.marker {
+            Some(marker) => {
+                marker
+                    .write_all(text.as_bytes())
+                    .map_err(|source| WitnessError::Write {
+                        path,
+                        value: text.to_owned(),
+                        source,
+                    })
+            }
+            None => Ok(()),
         }
     }
 
-    /// Stop recording and return the trace's text; fails if the buffer overran.
-    pub fn stop_and_read(&mut self) -> Result<String, WitnessError> {
-        self.write("tracing_on", "0")?;
-        let lost = self.overruns()?;
-        if lost > 0 {
-            return Err(WitnessError::Overrun { lost });
-        }
-        let path = self.dir.join("trace");
-        std::fs::read_to_string(&path).map_err(|source| WitnessError::Read { path, source })
+    /// Open the instance's `trace_pipe` for non-blocking, consuming reads.
+    pub fn open_pipe(&self) -> Result<File, WitnessError> {
+        let path = self.dir.join("trace_pipe");
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(|source| WitnessError::Read { path, source })
     }
 
     /// Events overwritten before they were read, summed over the CPUs' `stats` files.
-    fn overruns(&self) -> Result<u64, WitnessError> {
+    pub fn overruns(&self) -> Result<u64, WitnessError> {
         let per_cpu = self.dir.join("per_cpu");
         let entries = std::fs::read_dir(&per_cpu).map_err(|source| WitnessError::Read {
             path: per_cpu.clone(),
@@ -232,8 +255,8 @@ fn ensure_mounted(root: &Path) -> Result<(), WitnessError> {
     })
 }
 
-/// The launcher pid in an instance name `pid1check-<pid>-<counter>`.
-pub fn instance_launcher(name: &str) -> Option<i32> {
+/// The owner's pid in an instance name `pid1check-<pid>-<counter>`.
+pub fn instance_owner(name: &str) -> Option<i32> {
     let rest = name.strip_prefix(INSTANCE_PREFIX)?;
     let (pid, counter) = rest.split_once('-')?;
     counter.parse::<u32>().ok()?;
@@ -248,30 +271,20 @@ pub fn list_instances() -> Vec<String> {
     let mut names: Vec<String> = entries
         .flatten()
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|name| instance_launcher(name).is_some())
+        .filter(|name| instance_owner(name).is_some())
         .collect();
     names.sort();
     names
 }
 
-/// Remove every witness instance whose launcher is gone (no such process, or a zombie: it
-/// can no longer write to it). Returns the names removed. Instances of live launchers are
-/// left alone: they belong to runs in progress, possibly of another harness.
+/// Remove every witness instance whose owner is gone (no such process, or a zombie: it can
+/// no longer use it). Returns the names removed. Instances of live owners are left alone:
+/// they belong to runs in progress, possibly of another harness.
 pub fn remove_stale_instances() -> Vec<String> {
-    remove_instances(|pid| !process_alive(pid))
-}
-
-/// Remove the instances of the launcher `pid`, which has ended: what its drop could not do
-/// when it was killed.
-pub fn remove_instances_of(pid: i32) -> Vec<String> {
-    remove_instances(|launcher| launcher == pid)
-}
-
-fn remove_instances(remove: impl Fn(i32) -> bool) -> Vec<String> {
     let instances = Path::new(TRACEFS).join("instances");
     list_instances()
         .into_iter()
-        .filter(|name| instance_launcher(name).is_some_and(&remove))
+        .filter(|name| instance_owner(name).is_some_and(|pid| !process_alive(pid)))
         .filter(|name| {
             let dir = instances.join(name);
             disable_and_remove(&dir);
@@ -294,14 +307,14 @@ fn process_alive(pid: i32) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::instance_launcher;
+    use super::instance_owner;
 
     #[test]
     fn only_names_of_our_shape_are_ours() {
-        assert_eq!(instance_launcher("pid1check-4242-0"), Some(4242));
-        assert_eq!(instance_launcher("pid1check-4242-17"), Some(4242));
-        assert_eq!(instance_launcher("pid1check-probe-manual"), None);
-        assert_eq!(instance_launcher("pid1check-4242"), None);
-        assert_eq!(instance_launcher("other-4242-0"), None);
+        assert_eq!(instance_owner("pid1check-4242-0"), Some(4242));
+        assert_eq!(instance_owner("pid1check-4242-17"), Some(4242));
+        assert_eq!(instance_owner("pid1check-probe-manual"), None);
+        assert_eq!(instance_owner("pid1check-4242"), None);
+        assert_eq!(instance_owner("other-4242-0"), None);
     }
 }
