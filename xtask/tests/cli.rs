@@ -146,3 +146,14 @@ fn ctrl_c_leaves_no_kernel_witness_instance_behind() {
         .collect();
     assert_eq!(left, Vec::<String>::new(), "{output:?}");
 }
+
+#[test]
+fn bench_refuses_zero_rounds_before_running_anything() {
+    let output = xtask()
+        .args(["bench", "--rounds", "0"])
+        .output()
+        .expect("running xtask");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--rounds"), "{stderr}");
+}
