@@ -61,6 +61,60 @@ struct State {
     reader_done: bool,
 }
 
+impl State {
+    /// Keep one event read from the trace; with no window open, nothing read now can belong to
+    /// a run (a window's events all come after its begin mark, written once it is open).
+    fn record(&mut self, event: WitnessEvent) {
+        if self.open.is_empty() && self.events.is_empty() {
+            self.base += 1;
+            return;
+        }
+        let index = self.base + self.events.len() as u64;
+        if let WitnessKind::Window { token, end } = event.kind {
+            if end {
+                self.ends.insert(token, index);
+            } else {
+                self.begins.insert(token, index);
+            }
+        }
+        self.events.push_back(event);
+    }
+
+    /// The events between a window's begin and end marks, once both are read.
+    fn window(&self, token: u64) -> Option<Vec<WitnessEvent>> {
+        let begin = *self.begins.get(&token)?;
+        let end = *self.ends.get(&token)?;
+        let from = usize::try_from(begin.checked_sub(self.base)?).ok()?;
+        let to = usize::try_from(end.checked_sub(self.base)?).ok()?;
+        Some(
+            self.events
+                .iter()
+                .skip(from + 1)
+                .take(to.saturating_sub(from + 1))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// Forget a window, and the events no open window needs any more.
+    fn close(&mut self, token: u64) {
+        self.open.remove(&token);
+        self.begins.remove(&token);
+        self.ends.remove(&token);
+        // A window whose begin mark is not read yet needs nothing read so far.
+        let read = self.base + self.events.len() as u64;
+        let keep_from = self
+            .open
+            .keys()
+            .map(|token| self.begins.get(token).copied().unwrap_or(read))
+            .min()
+            .unwrap_or(read);
+        while self.base < keep_from && self.events.pop_front().is_some() {
+            self.base += 1;
+        }
+    }
+}
+
 /// One run's window in the collector's record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunWindow {
@@ -154,42 +208,16 @@ impl WitnessCollector {
             }
             .to_string());
         }
-        let (Some(&begin), Some(&end)) = (
-            state.begins.get(&window.token),
-            state.ends.get(&window.token),
-        ) else {
-            return Err("the run's begin mark is missing from the trace".to_owned());
-        };
-        let from = usize::try_from(begin.saturating_sub(state.base)).unwrap_or(usize::MAX);
-        let to = usize::try_from(end.saturating_sub(state.base)).unwrap_or(0);
-        let events: Vec<WitnessEvent> = state
-            .events
-            .iter()
-            .skip(from)
-            .take(to.saturating_sub(from))
-            .cloned()
-            .collect();
+        let events = state
+            .window(window.token)
+            .ok_or_else(|| "the run's begin mark is missing from the trace".to_owned())?;
         drop(state);
         Ok(WitnessLog::Ran(select_run(events, clues)))
     }
 
     /// Forget a window, and the events no open window needs any more.
     fn close(&self, window: RunWindow) {
-        let mut state = lock(&self.shared.state);
-        state.open.remove(&window.token);
-        state.begins.remove(&window.token);
-        state.ends.remove(&window.token);
-        // A window whose begin mark is not read yet needs nothing read so far.
-        let read = state.base + state.events.len() as u64;
-        let keep_from = state
-            .open
-            .keys()
-            .map(|token| state.begins.get(token).copied().unwrap_or(read))
-            .min()
-            .unwrap_or(read);
-        while state.base < keep_from && state.events.pop_front().is_some() {
-            state.base += 1;
-        }
+        lock(&self.shared.state).close(window.token);
     }
 
     fn mark(&self, text: &str) -> Result<(), String> {
@@ -296,30 +324,77 @@ fn take_lines(partial: &mut String, shared: &Shared) {
     };
     let rest = partial.split_off(last_newline + 1);
     let mut state = lock(&shared.state);
-    // With no window open, nothing read now can belong to a run: a window's events all come
-    // after its begin mark, which is written once the window is open.
-    let keep = !state.open.is_empty() || !state.events.is_empty();
     for line in partial.lines().filter(|l| !l.trim().is_empty()) {
-        let Some(event) = parse_line(line) else {
-            state
-                .unparsed
-                .get_or_insert_with(|| format!("a trace line was not understood: {line}"));
-            continue;
-        };
-        if !keep {
-            state.base += 1;
-            continue;
-        }
-        let index = state.base + state.events.len() as u64;
-        if let WitnessKind::Window { token, end } = event.kind {
-            if end {
-                state.ends.insert(token, index);
-            } else {
-                state.begins.insert(token, index);
+        match parse_line(line) {
+            Some(event) => state.record(event),
+            None => {
+                state
+                    .unparsed
+                    .get_or_insert_with(|| format!("a trace line was not understood: {line}"));
             }
         }
-        state.events.push_back(event);
     }
     *partial = rest;
     shared.changed.notify_all();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: WitnessKind) -> WitnessEvent {
+        WitnessEvent {
+            mono_ns: 0,
+            task_pid: 1,
+            task_comm: "x".to_owned(),
+            kind,
+        }
+    }
+
+    fn exit(pid: i32) -> WitnessEvent {
+        event(WitnessKind::Exit {
+            pid,
+            group_dead: true,
+        })
+    }
+
+    fn window(token: u64, end: bool) -> WitnessEvent {
+        event(WitnessKind::Window { token, end })
+    }
+
+    fn pids(events: Option<Vec<WitnessEvent>>) -> Option<Vec<i32>> {
+        events.map(|events| {
+            events
+                .iter()
+                .filter_map(|e| match e.kind {
+                    WitnessKind::Exit { pid, .. } => Some(pid),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn overlapping_windows_each_get_their_span_and_nothing_is_kept_for_nobody() {
+        let mut state = State::default();
+        state.record(exit(100)); // before any window: dropped
+        state.open.insert(1, 0);
+        state.record(window(1, false));
+        state.record(exit(101));
+        state.open.insert(2, 0);
+        state.record(window(2, false));
+        state.record(exit(102));
+        state.record(window(1, true));
+        assert_eq!(pids(state.window(2)), None, "window 2 has not ended");
+        state.record(exit(103));
+        state.record(window(2, true));
+        assert_eq!(pids(state.window(1)), Some(vec![101, 102]));
+        state.close(1);
+        // Window 2's events survive window 1's close.
+        assert_eq!(pids(state.window(2)), Some(vec![102, 103]));
+        state.close(2);
+        assert!(state.events.is_empty());
+        state.record(exit(104));
+        assert!(state.events.is_empty());
+    }
 }
