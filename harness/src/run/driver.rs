@@ -46,7 +46,7 @@ pub fn drive(spec: &RunSpec) -> Trace {
         Ok(socket) => socket,
         Err(reason) => return setup_failed(reason),
     };
-    // Before PID 1 exists, so that the witness sees its first fork.
+    // Before PID 1 exists, so that every action is marked in the witness's trace.
     let witness = RunWitness::start(&spec.witness);
     let pid1 = match spawn_pid1(&spec.sandbox) {
         Ok(pid1) => pid1,

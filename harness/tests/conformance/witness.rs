@@ -172,3 +172,42 @@ fn runs_leave_the_kernels_tracing_as_they_found_it() {
     assert_eq!(tracing_state(), before);
     assert_eq!(stale_instances(), Vec::<String>::new());
 }
+
+#[test]
+fn parallel_runs_sharing_the_witness_keep_to_their_own_processes() {
+    let runs: Vec<_> = [
+        ("tini", "grandchild-own-session"),
+        ("dumb-init", "grandchild-same-pgrp"),
+        ("tini-g", "orphan-reaping"),
+        ("sh-script", "term-forward"),
+    ]
+    .into_iter()
+    .map(|(candidate_name, case_name)| ready(candidate(candidate_name), case(case_name)))
+    .collect();
+    let options = harness::conformance::MatrixOptions {
+        jobs: runs.len(),
+        ..options()
+    };
+    let records = harness::conformance::execute_matrix(&runs, &options, &|_| {});
+    let mut seen = std::collections::BTreeSet::new();
+    for record in &records {
+        let name = format!("{} × {}", record.result.candidate, record.result.case);
+        let run = record
+            .raw
+            .as_ref()
+            .and_then(|t| t.witness.ran())
+            .unwrap_or_else(|| panic!("{name}: the witness did not run"));
+        let own: std::collections::BTreeSet<i32> =
+            run.processes.iter().map(|p| p.host_pid).collect();
+        // Every run has processes of its own, none shared with another run...
+        assert!(own.len() >= 2, "{name}: {:?}", run.processes);
+        assert!(seen.is_disjoint(&own), "{name} shares processes: {own:?}");
+        seen.extend(own.iter().copied());
+        // ...and every signal it kept went to one of them.
+        for event in &run.events {
+            if let harness::observe::witness::WitnessKind::Generate { receiver, .. } = event.kind {
+                assert!(own.contains(&receiver), "{name}: {event:?}");
+            }
+        }
+    }
+}

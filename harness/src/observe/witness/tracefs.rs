@@ -11,6 +11,10 @@
 //! runs themselves if done per run: so one instance serves a whole matrix, set up once, and
 //! runs only write marks (see [`super::collector`]).
 //!
+//! When tracefs is not mounted and the harness is root, it mounts it at /sys/kernel/tracing
+//! and leaves it mounted: a mounted tracefs with nothing enabled traces nothing, and
+//! unmounting it under another user of it would break that user.
+//!
 //! It is disabled and removed on drop. An owner killed before its drop runs leaves its
 //! instance: [`remove_stale_instances`] removes those whose owner is gone; `cargo xtask
 //! conformance` calls it when it starts and ends.
