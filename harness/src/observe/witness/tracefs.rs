@@ -47,10 +47,10 @@ static CREATED: AtomicU32 = AtomicU32::new(0);
 /// Why the witness could not run or read its events.
 #[derive(Debug, thiserror::Error)]
 pub enum WitnessError {
-    /// tracefs is not mounted and this process may not mount it.
-    #[error("tracefs is not mounted at {path} and mounting it needs root")]
-    NotMounted {
-        /// The mount point.
+    /// Only root (in the initial user namespace) may create tracefs instances.
+    #[error("the kernel witness needs root: tracefs instances at {path} are root's")]
+    NeedsRoot {
+        /// Where tracefs is (or would be) mounted.
         path: PathBuf,
     },
     /// Mounting tracefs failed.
@@ -238,13 +238,13 @@ fn disable_and_remove(dir: &Path) {
 }
 
 fn ensure_mounted(root: &Path) -> Result<(), WitnessError> {
-    if root.join("instances").is_dir() {
-        return Ok(());
-    }
     if !nix::unistd::geteuid().is_root() {
-        return Err(WitnessError::NotMounted {
+        return Err(WitnessError::NeedsRoot {
             path: root.to_path_buf(),
         });
+    }
+    if root.join("instances").is_dir() {
+        return Ok(());
     }
     nix::mount::mount(
         Some("tracefs"),
