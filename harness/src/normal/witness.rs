@@ -5,6 +5,10 @@
 //! Only what is the same from run to run is rendered: SIGCHLD (the kernel's notice of a child's
 //! exit, whose fate depends on who is still alive at that instant) and the kernel's SIGKILLs
 //! that found their receiver already dying are left out.
+//!
+//! A signal's fate is read from the receiver's later events under its host pid: a
+//! multi-threaded receiver that dequeues a signal in another thread (none of today's
+//! candidates does) shows it as `signal-queued`.
 
 use std::collections::BTreeMap;
 
