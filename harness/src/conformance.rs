@@ -13,10 +13,11 @@ use crate::matrix::{
 };
 use crate::normal::{NormalTrace, normalise, status_text};
 use crate::observe::Observer;
+use crate::observe::witness::{RunWindow, WitnessCollector, WitnessLog, WitnessPlan};
 use crate::plan::{
     DEFAULT_TIME_SCALE, PlannedRun, PlannedStop, Resolution, resolve, stop_sequence,
 };
-use crate::run::{Launcher, launch};
+use crate::run::{Launcher, RunSpec, launch};
 use crate::sandbox::SandboxMode;
 use crate::spec::{Candidate, Case, Profile};
 use crate::stop::{StopSequence, StopSignal};
@@ -40,6 +41,8 @@ pub struct MatrixOptions {
     pub work_dir: PathBuf,
     /// Host directories every candidate may need read-only (`target/candidates`).
     pub read_only_paths: Vec<PathBuf>,
+    /// Record runs with the kernel witness when the machine allows it (`--no-witness`: off).
+    pub witness: bool,
 }
 
 impl MatrixOptions {
@@ -56,6 +59,7 @@ impl MatrixOptions {
             launcher,
             work_dir: root.join("target/runs"),
             read_only_paths: vec![root.join("target/candidates")],
+            witness: true,
         }
     }
 }
@@ -154,6 +158,23 @@ pub fn assemble_matrix(
     }
 }
 
+/// The observers that ran in every run that produced a trace (the matrix's header): the
+/// baseline, and the kernel witness only when no run went without it. With the reason the
+/// witness did not run, from the first run without it.
+pub fn observers_that_ran(records: &[&RunRecord]) -> (Vec<Observer>, Option<String>) {
+    let traces: Vec<&Trace> = records.iter().filter_map(|r| r.raw.as_ref()).collect();
+    let missing = traces.iter().find_map(|t| match &t.witness {
+        WitnessLog::NotRun { reason } => Some(reason.clone()),
+        WitnessLog::Collecting(_) => Some("the launcher's half was never completed".to_owned()),
+        WitnessLog::Ran(_) => None,
+    });
+    let mut observers = Observer::BASELINE.to_vec();
+    if !traces.is_empty() && missing.is_none() {
+        observers.push(Observer::KernelWitness);
+    }
+    (observers, missing)
+}
+
 /// One executed run: the result and the evidence behind it.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
@@ -171,6 +192,17 @@ pub fn execute_matrix(
     options: &MatrixOptions,
     on_done: &(dyn Fn(&RunRecord) + Sync),
 ) -> Vec<RunRecord> {
+    // Before the worker threads: the witness records this thread and what it starts.
+    execute_matrix_witnessed(runs, options, &start_witness(options), on_done)
+}
+
+/// [`execute_matrix`] with a witness started beforehand for the calling thread.
+pub fn execute_matrix_witnessed(
+    runs: &[ReadyRun],
+    options: &MatrixOptions,
+    witness: &Result<WitnessCollector, String>,
+    on_done: &(dyn Fn(&RunRecord) + Sync),
+) -> Vec<RunRecord> {
     let next = AtomicUsize::new(0);
     let slots: Mutex<Vec<Option<RunRecord>>> = Mutex::new(vec![None; runs.len()]);
     std::thread::scope(|scope| {
@@ -179,7 +211,7 @@ pub fn execute_matrix(
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(ready) = runs.get(index) else { break };
-                    let record = execute_one(ready, options);
+                    let record = execute_witnessed(ready, options, witness);
                     on_done(&record);
                     if let Ok(mut slots) = slots.lock() {
                         slots[index] = Some(record);
@@ -196,8 +228,33 @@ pub fn execute_matrix(
         .collect()
 }
 
-/// Execute one run and judge it.
+/// The kernel witness for the runs this thread (and the threads it starts afterwards) will
+/// execute, or why there is none. Its tracefs instance is removed when it is dropped.
+pub fn start_witness(options: &MatrixOptions) -> Result<WitnessCollector, String> {
+    start_witness_for(options.witness, nix::unistd::gettid().as_raw())
+}
+
+/// The kernel witness for the runs that thread `tid` of this process will start (it must not
+/// start them before this returns), or why there is none: lets another thread pay the
+/// witness's set-up time while `tid` prepares the runs.
+pub fn start_witness_for(wanted: bool, tid: i32) -> Result<WitnessCollector, String> {
+    if !wanted {
+        return Err("disabled (--no-witness)".to_owned());
+    }
+    WitnessCollector::start_for(tid).map_err(|error| chain(&error))
+}
+
+/// Execute one run and judge it, with a kernel witness of its own.
 pub fn execute_one(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
+    execute_witnessed(ready, options, &start_witness(options))
+}
+
+/// Execute one run and judge it; `witness` records it, if it runs.
+pub fn execute_witnessed(
+    ready: &ReadyRun,
+    options: &MatrixOptions,
+    witness: &Result<WitnessCollector, String>,
+) -> RunRecord {
     let run = &ready.run;
     let installed = match &ready.install {
         Ok(installed) => installed,
@@ -234,21 +291,52 @@ pub fn execute_one(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
             return not_run(ready, options.time_scale, &installed.version, error.message);
         }
     };
-    let trace = match launch(&options.launcher, &spec) {
+    let (spec, window) = witness_run(spec, witness);
+    let launched = launch(&options.launcher, &spec);
+    // The launcher has exited: every event of the run is in the witness's buffer.
+    let completed = |log| match (witness, window) {
+        (Ok(collector), Some(window)) => collector.complete(window, log),
+        _ => log,
+    };
+    let mut trace = match launched {
         Ok(trace) => trace,
         Err(error) => {
+            completed(WitnessLog::default());
             let reason = format!("harness: {}", chain(&error));
             return not_run(ready, options.time_scale, &installed.version, reason);
         }
     };
+    trace.witness = completed(std::mem::take(&mut trace.witness));
     judge_trace(ready, &installed.version, trace, options.time_scale)
+}
+
+/// Give `spec` its witness plan, opening the run's window in the collector when there is one.
+fn witness_run(
+    mut spec: RunSpec,
+    witness: &Result<WitnessCollector, String>,
+) -> (RunSpec, Option<RunWindow>) {
+    let opened = witness
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|collector| {
+            let marker = collector
+                .marker_path()
+                .ok_or_else(|| "the witness was closed".to_owned())?;
+            Ok((marker, collector.begin()?))
+        });
+    let (plan, window) = match opened {
+        Ok((marker, window)) => (WitnessPlan::On { marker }, Some(window)),
+        Err(reason) => (WitnessPlan::Off { reason }, None),
+    };
+    spec.witness = plan;
+    (spec, window)
 }
 
 /// Normalise and judge a raw trace into a record.
 pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f64) -> RunRecord {
     let run = &ready.run;
     let normal = normalise(&trace, &run.case);
-    let verdicts = judge(&run.case, &normal, &Observer::BASELINE);
+    let verdicts = judge(&run.case, &normal, &trace.observers());
     let (mut outcome, mut reason) = outcome(&verdicts);
     match &trace.end {
         RunEnd::Completed => {}

@@ -14,6 +14,8 @@ use crate::signal::SignalNumber;
 use crate::spec::{Case, Node};
 use crate::trace::{ActionKind, ExecResult, ExitStatus, RunEnd, Trace};
 
+pub(crate) mod witness;
+
 /// The phases of a run, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -89,9 +91,23 @@ pub(crate) mod event {
     pub const VANISHED: &str = "vanished";
     /// The run did not complete.
     pub const RUN_END: &str = "run-end";
+    /// Kernel witness: a signal ended the process (SIGKILL, or a fatal signal it had no
+    /// handler for).
+    pub const KILLED: &str = "killed";
+    /// Kernel witness: the process's handler ran for the signal.
+    pub const SIGNAL_HANDLED: &str = "signal-handled";
+    /// Kernel witness: the kernel dropped the signal (ignored, protected init, already
+    /// pending, queue full); the reason follows in parentheses.
+    pub const SIGNAL_DROPPED: &str = "signal-dropped";
+    /// Kernel witness: the signal's non-fatal default action ran (stop, continue).
+    pub const SIGNAL_DEFAULT: &str = "signal-default";
+    /// Kernel witness: queued, and neither a handler nor a default action ran before the
+    /// process ended: taken with sigwait/signalfd (no delivery event), blocked, or overtaken
+    /// by a SIGKILL.
+    pub const SIGNAL_QUEUED: &str = "signal-queued";
 
     /// Every name, for the width of the event column.
-    pub const ALL: [&str; 16] = [
+    pub const ALL: [&str; 21] = [
         STARTED,
         CAUGHT,
         REAPED,
@@ -108,6 +124,11 @@ pub(crate) mod event {
         EXITED,
         VANISHED,
         RUN_END,
+        KILLED,
+        SIGNAL_HANDLED,
+        SIGNAL_DROPPED,
+        SIGNAL_DEFAULT,
+        SIGNAL_QUEUED,
     ];
 }
 
@@ -181,9 +202,10 @@ impl NormalTrace {
 // Order of event groups inside a phase.
 const GROUP_OPENING: u8 = 0;
 const GROUP_WORKLOAD: u8 = 1;
-const GROUP_RUNTIME: u8 = 2;
-const GROUP_DERIVED: u8 = 3;
-const GROUP_RUN_END: u8 = 4;
+const GROUP_WITNESS: u8 = 2;
+const GROUP_RUNTIME: u8 = 3;
+const GROUP_DERIVED: u8 = 4;
+const GROUP_RUN_END: u8 = 5;
 
 /// Turns a raw trace into its normalised form; `case` gives the workload tree whose preorder
 /// orders the roles.
@@ -329,6 +351,10 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
         ));
     }
 
+    if let Some(run) = trace.witness.ran() {
+        events.extend(witness_events(run, &roles, &phases, &rank));
+    }
+
     // Roles that started but never reported `exiting`. The probe leaves through `exiting`,
     // except when it gives up after reporting `failed`: without a failure, a signal ended it.
     let reported = |pred: fn(&Event) -> bool| -> BTreeSet<&str> {
@@ -384,6 +410,33 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
     NormalTrace {
         events: events.into_iter().map(|(_, e)| e).collect(),
     }
+}
+
+/// The kernel witness's events, by receiver in canonical role order (the tree's preorder,
+/// then by name), each receiver's in the kernel's time order.
+fn witness_events(
+    run: &crate::observe::witness::WitnessRun,
+    roles: &Roles,
+    phases: &Boundaries,
+    rank: &dyn Fn(&str) -> usize,
+) -> Vec<(u8, NormalEvent)> {
+    let mut lines = witness::witness_lines(run, roles);
+    lines.sort_by(|a, b| (rank(&a.role), &a.role).cmp(&(rank(&b.role), &b.role)));
+    lines
+        .into_iter()
+        .map(|line| {
+            (
+                GROUP_WITNESS,
+                NormalEvent {
+                    phase: phases.phase_at(line.mono_ns),
+                    role: line.role,
+                    event: line.event.to_owned(),
+                    signal: Some(line.signal),
+                    detail: line.detail,
+                },
+            )
+        })
+        .collect()
 }
 
 /// Role names of the workload tree, in preorder (root first, children in file order).
@@ -750,6 +803,12 @@ pub(crate) mod tests {
             self.action(t, ActionKind::SurvivorScan { survivors })
         }
 
+        /// The kernel witness ran and recorded `run`.
+        pub(crate) fn witness(mut self, run: crate::observe::witness::WitnessRun) -> Self {
+            self.trace.witness = crate::observe::witness::WitnessLog::Ran(run);
+            self
+        }
+
         pub(crate) fn end(mut self, end: RunEnd) -> Self {
             self.trace.end = end;
             self
@@ -773,7 +832,7 @@ pub(crate) mod tests {
     }
 
     /// Compact lines for assertions: `phase role event signal detail`.
-    fn lines(trace: &NormalTrace) -> Vec<String> {
+    pub(crate) fn lines(trace: &NormalTrace) -> Vec<String> {
         trace
             .events
             .iter()

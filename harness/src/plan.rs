@@ -224,6 +224,8 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
         steps,
         stop,
         deadline_ms: READY_TIMEOUT_MS + steps_ms + DEADLINE_SLACK_MS,
+        // The harness plans the witness when it executes the run (it owns the collector).
+        witness: crate::observe::witness::WitnessPlan::default(),
     })
 }
 

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 pub use pid1check_probe::ExitStatus;
 use pid1check_probe::Report;
 
+use crate::observe::Observer;
+use crate::observe::witness::WitnessLog;
 use crate::signal::SignalNumber;
 
 /// Everything observed during one run, as the launcher hands it back to the harness.
@@ -20,6 +22,22 @@ pub struct Trace {
     pub end: RunEnd,
     /// The last lines PID 1 and its children wrote to stdout/stderr (PID 1's console).
     pub console: String,
+    /// The kernel witness's record, or why it did not run. Absent in traces older than the
+    /// witness: then it did not run.
+    #[serde(default)]
+    pub witness: WitnessLog,
+}
+
+impl Trace {
+    /// The observers whose evidence this trace holds: the baseline, plus the kernel witness
+    /// when it ran.
+    pub fn observers(&self) -> Vec<Observer> {
+        let mut observers = Observer::BASELINE.to_vec();
+        if self.witness.ran().is_some() {
+            observers.push(Observer::KernelWitness);
+        }
+        observers
+    }
 }
 
 /// One thing the runtime did or the harness observed, stamped with `CLOCK_MONOTONIC`.

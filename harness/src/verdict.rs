@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::matrix::Outcome;
 use crate::normal::{
-    NormalEvent, NormalTrace, Phase, RUNTIME, STOP_SIGNAL_MARK, VANISHED_DETAIL, event,
+    NormalEvent, NormalTrace, PID1, Phase, RUNTIME, STOP_SIGNAL_MARK, VANISHED_DETAIL, event,
 };
 use crate::observe::Observer;
 use crate::signal::SignalNumber;
@@ -175,6 +175,9 @@ fn needs(kind: &ExpectationKind) -> Option<Observer> {
     }
 }
 
+/// How evidence quotes the kernel witness.
+const WITNESS_SAW: &str = "the kernel witness saw";
+
 /// A verdict's result and evidence.
 type Decision = (VerdictResult, String);
 
@@ -271,7 +274,33 @@ impl<'a> Facts<'a> {
         if self.started(role).is_none() {
             return fail(self.never_started(role));
         }
-        fail(format!("{role} never caught {signal}; {}", self.fate(role)))
+        let seen = self
+            .witnessed_signal(role, signal)
+            .map(|e| format!("; {WITNESS_SAW} {}", cite(e)))
+            .unwrap_or_default();
+        fail(format!(
+            "{role} never caught {signal}{seen}; {}",
+            self.fate(role)
+        ))
+    }
+
+    /// What the kernel witness saw of `signal` for `role`, which did not catch it: the role's
+    /// own line for it (dropped, queued, killed by it), else PID 1 dropping it on the way.
+    fn witnessed_signal(&self, role: &str, signal: &str) -> Option<&'a NormalEvent> {
+        let about = |e: &&NormalEvent| {
+            e.signal.as_deref() == Some(signal)
+                && [
+                    event::SIGNAL_DROPPED,
+                    event::SIGNAL_QUEUED,
+                    event::SIGNAL_DEFAULT,
+                    event::KILLED,
+                ]
+                .contains(&e.event.as_str())
+        };
+        let events = || self.trace.events.iter().filter(about);
+        events()
+            .find(|e| e.role == role)
+            .or_else(|| events().find(|e| e.role == PID1 && e.event == event::SIGNAL_DROPPED))
     }
 
     fn not_caught(&self, role: &str, signal: &str) -> Decision {
@@ -398,17 +427,33 @@ impl<'a> Facts<'a> {
             };
         }
         if self.observers.contains(&Observer::KernelWitness) {
-            if let Some(decision) = kernel_witness_fatal_signal(self.trace, role, signal) {
-                return decision;
-            }
-            return unknown(format!(
-                "the kernel witness's events are not in normalised traces yet, and no reap \
-                 report of {role} came from its parent"
-            ));
+            return self.witnessed_fatal_signal(role, signal);
         }
         unknown(
             "needs the kernel witness (not run) or a reap report from the role's parent".to_owned(),
         )
+    }
+
+    /// `killed-by` from the kernel witness (which ran): the `killed` event of `role` names the
+    /// signal that ended it; a role that reached its exit path was not killed.
+    fn witnessed_fatal_signal(&self, role: &str, signal: SignalNumber) -> Decision {
+        if let Some(e) = self.find(role, event::KILLED) {
+            return if e.signal.as_deref() == Some(signal.name().as_str()) {
+                pass(cite(e))
+            } else {
+                fail(format!("{}, expected {signal}", cite(e)))
+            };
+        }
+        if let Some(e) = self.find(role, event::EXITING) {
+            return fail(format!("no signal ended {role}: {}", cite(e)));
+        }
+        if self.started(role).is_none() {
+            return unknown(self.never_started(role));
+        }
+        unknown(self.with_run_end(&format!(
+            "the kernel witness saw no fatal signal for {role}, and no reap report of it came \
+             from its parent"
+        )))
     }
 
     fn caught_events(&self, role: &str, signal: &str) -> Vec<&'a NormalEvent> {
@@ -448,13 +493,18 @@ impl<'a> Facts<'a> {
         self.find_event(event::RUN_END)
     }
 
-    /// How a role that started ended: its exit report, or that it vanished.
+    /// How a role that started ended: its exit report, or that it vanished (and what killed
+    /// it, when the kernel witness saw it).
     fn fate(&self, role: &str) -> String {
         if let Some(e) = self.find(role, event::EXITING) {
             return format!("it reported exiting {} in {}", e.detail, e.phase.name());
         }
         if let Some(e) = self.find(role, event::VANISHED) {
-            return self.with_run_end(&format!("it vanished in {}", e.phase.name()));
+            let killed = self
+                .find(role, event::KILLED)
+                .map(|k| format!("; {WITNESS_SAW} {}", cite(k)))
+                .unwrap_or_default();
+            return self.with_run_end(&format!("it vanished in {}{killed}", e.phase.name()));
         }
         self.with_run_end("it never reported how it ended")
     }
@@ -476,18 +526,6 @@ impl<'a> Facts<'a> {
 fn status_of(e: &NormalEvent) -> Option<&str> {
     let (_, rest) = e.detail.split_once("status=")?;
     rest.split_whitespace().next()
-}
-
-/// Hook for the kernel witness (tracefs `signal:signal_deliver`), which sees SIGKILL. No
-/// observer produces its events yet: when `observe/tracefs.rs` does and `normal` turns them
-/// into events, decide here from the fatal signal delivered to `role` (pass, or fail naming
-/// the signal that did end it). Until then, nothing is decided.
-fn kernel_witness_fatal_signal(
-    _trace: &NormalTrace,
-    _role: &str,
-    _signal: SignalNumber,
-) -> Option<Decision> {
-    None
 }
 
 #[cfg(test)]
@@ -957,6 +995,92 @@ mod tests {
         with_witness.push(Observer::KernelWitness);
         let (result, _) = one(killed_by("daemon", KILL), &graceful(), &with_witness);
         assert_eq!(result, VerdictResult::Unknown);
+    }
+
+    #[test]
+    fn killed_by_is_decided_by_the_kernel_witness_when_no_parent_reaped_the_role() {
+        use crate::normal::witness::tests::WitnessBuilder;
+        use crate::observe::witness::GenerateResult::Delivered;
+        // PID 1 (1) exits; the kernel SIGKILLs the worker (3); the daemon (4) dies of a TERM
+        // it has no handler for; the app (2) exits by itself.
+        let witness = WitnessBuilder::new(100)
+            .process(2, Some(2), 1)
+            .process(3, Some(3), 2)
+            .process(4, Some(4), 2)
+            .generate(11, (1, 4), (TERM, 0), Delivered)
+            .deliver(12, 4, KILL, 0)
+            .exit(16, 1)
+            .generate(17, (1, 3), (KILL, 0x80), Delivered)
+            .build();
+        let trace = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .started(2, "worker", 3, [2, 1, 1])
+            .started(3, "daemon", 4, [2, 4, 4])
+            .exiting(5, "app", 2, 0)
+            .stop(10, TERM)
+            .pid1_exited(20, ExitStatus::Exited { code: 0 })
+            .witness(witness)
+            .build();
+        let observers = trace.observers();
+        let judged = |role: &str, signal: i32| one(killed_by(role, signal), &trace, &observers);
+        assert_eq!(
+            judged("worker", KILL),
+            (
+                VerdictResult::Pass,
+                "worker: killed KILL from=kernel code=SI_KERNEL in after-stop-signal".to_owned()
+            )
+        );
+        assert_eq!(
+            judged("daemon", KILL),
+            (
+                VerdictResult::Fail,
+                "daemon: killed TERM from=pid1 code=SI_USER in after-stop-signal, expected KILL"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            judged("app", KILL),
+            (
+                VerdictResult::Fail,
+                "no signal ended app: app: exiting code=0 in before-stop".to_owned()
+            )
+        );
+        // The same trace without the witness's record: nothing is decided.
+        let mut without = trace.clone();
+        without.witness = crate::observe::witness::WitnessLog::default();
+        let (result, _) = one(killed_by("worker", KILL), &without, &without.observers());
+        assert_eq!(result, VerdictResult::Unknown);
+    }
+
+    #[test]
+    fn a_stop_signal_never_caught_cites_what_the_kernel_did_with_it() {
+        use crate::normal::witness::tests::WitnessBuilder;
+        use crate::observe::witness::GenerateResult::{Delivered, Ignored};
+        // A shell without a trap as PID 1: the kernel drops the runtime's TERM; at the
+        // deadline the runtime SIGKILLs PID 1 and the kernel the app (2).
+        let witness = WitnessBuilder::new(100)
+            .process(2, Some(2), 1)
+            .generate(11, (0, 1), (TERM, 0), Ignored)
+            .generate(31, (0, 1), (KILL, 0), Delivered)
+            .generate(32, (1, 2), (KILL, 0x80), Delivered)
+            .pid1_ignores(0)
+            .build();
+        let trace = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .stop(10, TERM)
+            .escalated(30)
+            .pid1_exited(40, KILLED)
+            .witness(witness)
+            .build();
+        let (result, evidence) = one(caught("app", TERM), &trace, &trace.observers());
+        assert_eq!(result, VerdictResult::Fail);
+        assert_eq!(
+            evidence,
+            "app never caught TERM; the kernel witness saw pid1: signal-dropped TERM \
+             from=runtime code=SI_USER (protected init, no handler) in after-stop-signal; it \
+             vanished in after-teardown; the kernel witness saw app: killed KILL from=kernel \
+             code=SI_KERNEL in after-escalation"
+        );
     }
 
     #[test]

@@ -7,11 +7,12 @@ use std::process::ExitCode;
 
 use clap::Args;
 use harness::conformance::{
-    MatrixOptions, RunRecord, assemble_matrix, chain, execute_matrix, find_unstable, install_all,
-    ready_runs, snapshot_text,
+    MatrixOptions, RunRecord, assemble_matrix, chain, execute_matrix_witnessed, find_unstable,
+    install_all, observers_that_ran, ready_runs, snapshot_text, start_witness_for,
 };
 use harness::install::build_probe;
 use harness::matrix::{Matrix, Outcome};
+use harness::observe::witness::{WitnessCollector, remove_stale_instances};
 use harness::plan::plan;
 use harness::run::Launcher;
 use harness::snapshot::{SnapshotStatus, SnapshotStore, snapshot_name};
@@ -63,10 +64,36 @@ pub struct ConformanceArgs {
     /// Compare --init runs with snapshots too.
     #[arg(long)]
     snapshot_custom: bool,
+    /// Do not record runs with the kernel witness (tracefs), e.g. to measure its overhead;
+    /// verdicts that need it stay unknown.
+    #[arg(long)]
+    no_witness: bool,
 }
 
 /// Run the subcommand; returns the process exit code.
 pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
+    // Instances left by a harness killed before its cleanup (an earlier run interrupted).
+    report_removed("stale", &remove_stale_instances());
+    // Setting the kernel witness up takes tens of milliseconds: another thread does it while
+    // this one loads, builds and installs. It records this thread and what it starts later.
+    let this_thread = nix::unistd::gettid().as_raw();
+    let wanted = !args.no_witness;
+    let mut witness = Some(std::thread::spawn(move || {
+        start_witness_for(wanted, this_thread)
+    }));
+    let code = run_with(root, args, &mut witness);
+    // A run that stopped early still waits for the set-up, and removes what it set up.
+    if let Some(pending) = witness.take() {
+        drop(pending.join());
+    }
+    report_removed("leftover", &remove_stale_instances());
+    code
+}
+
+/// The witness being set up by another thread.
+type PendingWitness = std::thread::JoinHandle<Result<WitnessCollector, String>>;
+
+fn run_with(root: &Path, args: &ConformanceArgs, witness: &mut Option<PendingWitness>) -> ExitCode {
     let mut bad_input = false;
     let mut complain = |message: String| {
         eprintln!("error: {message}");
@@ -149,8 +176,12 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
         options.jobs,
         options.mode.name()
     );
+    let witness = match witness.take().map(std::thread::JoinHandle::join) {
+        Some(Ok(witness)) => witness,
+        _ => Err("setting the witness up failed".to_owned()),
+    };
     let started = std::time::Instant::now();
-    let records = execute_matrix(&runs, &options, &|record: &RunRecord| {
+    let records = execute_matrix_witnessed(&runs, &options, &witness, &|record: &RunRecord| {
         let r = &record.result;
         eprintln!(
             "  {:<14} {:<24} {:<14} {:<8} {}",
@@ -166,6 +197,9 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
         records.len(),
         started.elapsed().as_secs_f64()
     );
+    // Removing the witness's instance takes tens of milliseconds: in the background while the
+    // snapshots are compared and the reports written.
+    let closing = std::thread::spawn(move || drop(witness));
 
     let mut failed = false;
     if repeat > 1 {
@@ -178,7 +212,19 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
     }
     failed |= compare_snapshots(root, args, &firsts, filtered);
     let results = firsts.iter().map(|r| r.result.clone()).collect();
-    let matrix = assemble_matrix(&candidates, &cases, &profiles, &installs, &options, results);
+    let mut matrix = assemble_matrix(
+        &candidates,
+        &cases,
+        &profiles,
+        &installs,
+        &options,
+        results,
+    );
+    let (observers, witness_missing) = observers_that_ran(&firsts);
+    matrix.observers = observers.iter().map(|o| o.name().to_owned()).collect();
+    if let Some(reason) = witness_missing {
+        eprintln!("the kernel witness did not run in every run: {reason}");
+    }
     println!("{}", harness::report::render_markdown(&matrix));
     let out = args
         .out
@@ -193,6 +239,7 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
             }
         }
     }
+    let _ = closing.join();
     if bad_input {
         ExitCode::from(exit_code::BAD_INPUT)
     } else if failed {
@@ -293,6 +340,7 @@ fn matrix_options(
     Ok(MatrixOptions {
         time_scale: args.time_scale,
         jobs: args.jobs.unwrap_or(defaults.jobs),
+        witness: !args.no_witness,
         ..defaults
     })
 }
@@ -422,4 +470,15 @@ fn write_reports(out: &Path, matrix: &Matrix, candidates: &[Candidate]) -> std::
         )?;
     }
     Ok(())
+}
+
+/// Say which witness instances were removed, if any.
+fn report_removed(what: &str, removed: &[String]) {
+    if !removed.is_empty() {
+        eprintln!(
+            "removed {} {what} kernel-witness tracefs instance(s): {}",
+            removed.len(),
+            removed.join(", ")
+        );
+    }
 }

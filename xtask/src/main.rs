@@ -1,9 +1,11 @@
 //! `cargo xtask`: pid1check's only command line. Parses flags into structs and hands each
 //! subcommand to its module; all scenario logic lives in the `harness` library.
 
+mod bench;
 mod candidates;
 mod conformance;
 mod exit_code;
+mod interrupt;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,6 +26,8 @@ enum Command {
     Conformance(conformance::ConformanceArgs),
     /// Install the candidates under target/candidates (or list them with --list).
     Candidates(candidates::CandidatesArgs),
+    /// Measure what the kernel witness adds to the matrix's wall time.
+    Bench(bench::BenchArgs),
     /// Internal: the launcher of one run (reads a run spec on stdin).
     #[command(name = "__launch", hide = true)]
     Launch,
@@ -52,14 +56,26 @@ fn main() -> ExitCode {
     };
     let root = project_root();
     match cli.command {
-        Command::Conformance(args) => conformance::run(&root, &args),
-        Command::Candidates(args) => match candidates::run(&root, &args) {
-            Ok(()) => ExitCode::from(exit_code::OK),
-            Err(error) => {
-                eprintln!("error: {error:#}");
-                ExitCode::from(exit_code::FAILED)
+        Command::Conformance(args) => {
+            if let Err(error) = interrupt::clean_up_on_interrupt() {
+                eprintln!("error: taking over SIGINT: {error:#}");
+                return ExitCode::from(exit_code::FAILED);
             }
-        },
+            conformance::run(&root, &args)
+        }
+        Command::Candidates(args) => exit_with(candidates::run(&root, &args)),
+        Command::Bench(args) => exit_with(bench::run(&root, &args)),
         Command::Launch => ExitCode::from(u8::try_from(harness::run::launcher_main()).unwrap_or(2)),
+    }
+}
+
+/// 0, or 1 after printing the error and its causes.
+fn exit_with(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::from(exit_code::OK),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(exit_code::FAILED)
+        }
     }
 }

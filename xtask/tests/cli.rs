@@ -70,3 +70,90 @@ fn a_bad_time_scale_exits_2() {
         .expect("running xtask");
     assert_eq!(output.status.code(), Some(2), "{output:?}");
 }
+
+/// Ctrl-C in a terminal sends SIGINT to the whole foreground process group: the xtask and its
+/// launchers. The xtask must still remove its kernel-witness instance before it exits. Needs
+/// root (the witness); fails, never skips, without it.
+#[test]
+fn ctrl_c_leaves_no_kernel_witness_instance_behind() {
+    use std::os::unix::process::CommandExt as _;
+    use std::time::{Duration, Instant};
+
+    use harness::observe::witness::{instance_owner, list_instances};
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+
+    let out = tempfile::tempdir().expect("a temporary directory");
+    // At time scale 1 the stop waits out docker's 10 s grace: time enough to interrupt.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("xtask"))
+        .args([
+            "conformance",
+            "--candidate",
+            "tini",
+            "--case",
+            "grace-escalation",
+            "--time-scale",
+            "1",
+            "--out",
+        ])
+        .arg(out.path())
+        .process_group(0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting xtask");
+    let xtask = child.id() as i32;
+    let of_xtask = |name: &String| instance_owner(name) == Some(xtask);
+    // A launcher is a child of the xtask (`xtask __launch`).
+    let has_child = || {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|entry| {
+                std::fs::read_to_string(entry.path().join("stat"))
+                    .ok()
+                    .and_then(|stat| {
+                        let (_, rest) = stat.rsplit_once(')')?;
+                        rest.split_whitespace().nth(1)?.parse::<i32>().ok()
+                    })
+                    == Some(xtask)
+            })
+    };
+    // Wait (bounded) for the instance to exist and a run to be in progress.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let ours = loop {
+        let ours: Vec<String> = list_instances().into_iter().filter(of_xtask).collect();
+        if !ours.is_empty() && has_child() {
+            break ours;
+        }
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("collecting xtask's output");
+            panic!(
+                "no kernel-witness instance appeared: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    killpg(Pid::from_raw(xtask), Signal::SIGINT).expect("sending SIGINT to xtask's group");
+    let output = child.wait_with_output().expect("waiting for xtask");
+    assert_eq!(output.status.code(), Some(130), "{output:?}");
+    let left: Vec<String> = list_instances()
+        .into_iter()
+        .filter(|name| ours.contains(name))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "{output:?}");
+}
+
+#[test]
+fn bench_refuses_zero_rounds_before_running_anything() {
+    let output = xtask()
+        .args(["bench", "--rounds", "0"])
+        .output()
+        .expect("running xtask");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--rounds"), "{stderr}");
+}

@@ -2,6 +2,7 @@
 //! an expectation that needs one that did not run is judged `unknown`, never pass.
 
 mod procfs;
+pub mod witness;
 
 pub use procfs::{BlockedRead, NamespaceProcess, blocks_signal, scan_namespace};
 

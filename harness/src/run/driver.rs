@@ -12,6 +12,7 @@ use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr, bi
 use pid1check_probe::{Event, Report, SOCKET_FILE, WORKLOAD_FILE};
 
 use super::spec::RunSpec;
+use super::witness::RunWitness;
 use crate::observe::{NamespaceProcess, blocks_signal, scan_namespace};
 use crate::sandbox::{Pid1, exec_inside, spawn_pid1, sys};
 use crate::signal::SignalNumber;
@@ -48,6 +49,8 @@ pub fn drive(spec: &RunSpec) -> Trace {
         Ok(socket) => socket,
         Err(reason) => return setup_failed(reason),
     };
+    // Before PID 1 exists, so that every action is marked in the witness's trace.
+    let witness = RunWitness::start(&spec.witness);
     let pid1 = match spawn_pid1(&spec.sandbox) {
         Ok(pid1) => pid1,
         Err(error) => return setup_failed(crate::error_chain(&error)),
@@ -63,6 +66,7 @@ pub fn drive(spec: &RunSpec) -> Trace {
         exiting: BTreeSet::new(),
         pid1_status: None,
         end: RunEnd::Completed,
+        witness,
     };
     run.execute(spec);
     run.finish(spec)
@@ -136,6 +140,8 @@ struct Driver {
     exiting: BTreeSet<String>,
     pid1_status: Option<ExitStatus>,
     end: RunEnd,
+    /// The kernel witness of this run.
+    witness: RunWitness,
 }
 
 impl Driver {
@@ -161,6 +167,7 @@ impl Driver {
             return;
         }
         self.record(ActionKind::Ready);
+        self.observe_ready();
         for step in &spec.steps {
             if self.end != RunEnd::Completed {
                 return;
@@ -345,6 +352,7 @@ impl Driver {
     ) -> (bool, Vec<NamespaceProcess>) {
         loop {
             let processes = scan_namespace(self.pid1.pid_namespace);
+            self.witness.learn(&processes);
             if settled(&processes) || self.pid1_status.is_some() {
                 return (true, processes);
             }
@@ -387,10 +395,19 @@ impl Driver {
     }
 
     fn record(&mut self, what: ActionKind) {
-        self.actions.push(Action {
-            mono_ns: monotonic_ns(),
-            what,
-        });
+        let mono_ns = monotonic_ns();
+        self.actions.push(Action { mono_ns, what });
+        // Before the action takes effect (a signal is sent after it is recorded).
+        self.witness.mark(mono_ns);
+    }
+
+    /// Once the workload is ready, while every process lives: tell the witness which host
+    /// pid is which namespace pid, and what PID 1 ignores.
+    fn observe_ready(&mut self) {
+        if self.witness.running() {
+            self.witness.learn(&scan_namespace(self.pid1.pid_namespace));
+            self.witness.learn_pid1_ignored(self.pid1.pid);
+        }
     }
 
     /// Process events until `done` holds or `until` (capped by the run's deadline) passes.
@@ -518,6 +535,7 @@ impl Driver {
             actions: self.actions,
             end: self.end,
             console: console_tail(&spec.sandbox.console_path()),
+            witness: self.witness.finish(self.pid1.pid),
         }
     }
 }

@@ -2,11 +2,12 @@
 //! back the [`Trace`], and kill the helper (and with it, through `PR_SET_PDEATHSIG`, the whole
 //! sandbox) if it overruns its deadline.
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
 use super::spec::RunSpec;
@@ -61,6 +62,8 @@ pub enum RunError {
 
 /// Execute one run through the launcher and return its raw trace.
 pub fn launch(launcher: &Launcher, spec: &RunSpec) -> Result<Trace, RunError> {
+    // Registered under the same lock as it is started: an interrupt sees every launcher.
+    let mut launchers = lock_launchers();
     let mut child = Command::new(&launcher.program)
         .args(&launcher.args)
         .stdin(Stdio::piped())
@@ -71,6 +74,8 @@ pub fn launch(launcher: &Launcher, spec: &RunSpec) -> Result<Trace, RunError> {
             program: launcher.program.clone(),
             source,
         })?;
+    launchers.insert(child.id());
+    drop(launchers);
     let input = serde_json::to_vec(spec).map_err(RunError::Encode)?;
     if let Some(mut stdin) = child.stdin.take() {
         // A launcher that died early shows up below through its status and stderr.
@@ -105,6 +110,7 @@ pub fn launch(launcher: &Launcher, spec: &RunSpec) -> Result<Trace, RunError> {
     let Ok(out) = stdout.recv_timeout(limit) else {
         // Our own child, not yet waited for: its pid cannot have been reused.
         let _ = child.kill();
+        forget_launcher(child.id());
         let _ = child.wait();
         return Err(RunError::Overran {
             margin: LAUNCHER_MARGIN,
@@ -112,6 +118,7 @@ pub fn launch(launcher: &Launcher, spec: &RunSpec) -> Result<Trace, RunError> {
     };
     // stdout closed: the launcher is exiting, and its stderr closes with it.
     let err = stderr.recv_timeout(LAUNCHER_MARGIN).unwrap_or_default();
+    forget_launcher(child.id());
     let status = child.wait().map_err(|source| RunError::Spawn {
         program: launcher.program.clone(),
         source,
@@ -125,4 +132,36 @@ pub fn launch(launcher: &Launcher, spec: &RunSpec) -> Result<Trace, RunError> {
         });
     }
     serde_json::from_slice(&out).map_err(RunError::Decode)
+}
+
+/// Launchers started and not yet reaped, so that an interrupt can end them by pid: until a
+/// pid leaves this set (under its lock) it is our unreaped child and cannot have been reused.
+static LAUNCHERS: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+fn lock_launchers() -> MutexGuard<'static, BTreeSet<u32>> {
+    LAUNCHERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Called just before the launcher `pid` is reaped.
+fn forget_launcher(pid: u32) {
+    lock_launchers().remove(&pid);
+}
+
+/// On an interrupt (Ctrl-C on the harness): SIGKILL every launcher still running (each takes
+/// its run's PID 1 with it, `PR_SET_PDEATHSIG`), wait until they have exited, then stop the
+/// kernel witness and remove its tracefs instance, which cannot be removed while a launcher
+/// holds its marker open. The launchers stay unreaped: the process is about to exit.
+pub fn end_launchers() {
+    let launchers = lock_launchers();
+    for &pid in launchers.iter() {
+        let pid = nix::unistd::Pid::from_raw(pid as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let flags = nix::sys::wait::WaitPidFlag::WEXITED | nix::sys::wait::WaitPidFlag::WNOWAIT;
+        let _ = nix::sys::wait::waitid(nix::sys::wait::Id::Pid(pid), flags);
+    }
+    crate::observe::witness::close_collectors();
+    // Keep the lock: no launcher may be reaped (and its pid reused) before the process exits.
+    std::mem::forget(launchers);
 }

@@ -7,7 +7,8 @@
 mod driver;
 mod launch;
 mod spec;
+mod witness;
 
 pub use driver::{drive, launcher_main, monotonic_ns};
-pub use launch::{Launcher, RunError, launch};
+pub use launch::{Launcher, RunError, end_launchers, launch};
 pub use spec::RunSpec;

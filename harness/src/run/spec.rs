@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use pid1check_probe::Workload;
 
+use crate::observe::witness::WitnessPlan;
 use crate::sandbox::SandboxSpec;
 use crate::spec::Step;
 use crate::stop::StopSequence;
@@ -25,4 +26,6 @@ pub struct RunSpec {
     pub stop: StopSequence,
     /// Hard bound on the whole run, from PID 1's start.
     pub deadline_ms: u64,
+    /// Whether the kernel witness records the run, and where the launcher marks its actions.
+    pub witness: WitnessPlan,
 }

@@ -91,9 +91,34 @@ pub fn profile(name: &str) -> Profile {
     load_profile(&path).unwrap_or_else(|error| panic!("{error}"))
 }
 
+/// Install (if needed) one candidate × case under `profile`, ready to execute.
+pub fn ready_with(candidate: Candidate, case: Case, profile: Profile) -> ReadyRun {
+    let install = install_candidate(&root(), &candidate)
+        .map_err(|error| format!("not installed: {}", harness::conformance::chain(&error)));
+    if let Err(reason) = &install {
+        panic!(
+            "candidate {} cannot be installed here: {reason}",
+            candidate.name
+        );
+    }
+    ReadyRun {
+        run: PlannedRun {
+            candidate,
+            case,
+            profile,
+        },
+        install,
+    }
+}
+
+/// Install (if needed) one candidate × case under the docker profile, ready to execute.
+pub fn ready(candidate: Candidate, case: Case) -> ReadyRun {
+    ready_with(candidate, case, Profile::docker())
+}
+
 /// Install (if needed) and run one candidate × case under the docker profile.
 pub fn execute(candidate: Candidate, case: Case) -> RunRecord {
-    execute_with(candidate, case, Profile::docker(), &options())
+    execute_one(&ready(candidate, case), &options())
 }
 
 /// Install (if needed) and run one candidate × case under `profile` with `options`.
@@ -103,21 +128,5 @@ pub fn execute_with(
     profile: Profile,
     options: &MatrixOptions,
 ) -> RunRecord {
-    let install = install_candidate(&root(), &candidate)
-        .map_err(|error| format!("not installed: {}", harness::conformance::chain(&error)));
-    if let Err(reason) = &install {
-        panic!(
-            "candidate {} cannot be installed here: {reason}",
-            candidate.name
-        );
-    }
-    let ready = ReadyRun {
-        run: PlannedRun {
-            candidate,
-            case,
-            profile,
-        },
-        install,
-    };
-    execute_one(&ready, options)
+    execute_one(&ready_with(candidate, case, profile), options)
 }
