@@ -14,8 +14,9 @@ use crate::observe::Observer;
 use crate::plan::{DEFAULT_TIME_SCALE, PlannedRun, Resolution, resolve, stop_sequence};
 use crate::run::{Launcher, launch};
 use crate::sandbox::SandboxMode;
+use crate::signal::SignalNumber;
 use crate::spec::{Candidate, Case};
-use crate::trace::{RunEnd, Trace};
+use crate::trace::{ActionKind, ExitStatus, RunEnd, Trace};
 use crate::verdict::{judge, killed_without_cleanup, outcome};
 
 /// Settings shared by every run of a matrix.
@@ -227,7 +228,12 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
     let verdicts = judge(&run.case, &normal, &Observer::BASELINE);
     let (mut outcome, mut reason) = outcome(&verdicts);
     match &trace.end {
-        RunEnd::Completed => {}
+        RunEnd::Completed => {
+            if let Some(signal) = unsent_fatal_signal(&trace) {
+                reason =
+                    format!("PID 1 died of {signal}, which the runtime did not send; {reason}");
+            }
+        }
         RunEnd::SetupFailed { reason: why } => {
             outcome = Outcome::NotRun;
             reason = why.clone();
@@ -271,6 +277,25 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
         normal,
         raw: Some(trace),
     }
+}
+
+/// The signal that killed PID 1 when the runtime sent no such signal (a crash such as
+/// SIGSEGV): the one-line reason must say so, since no expectation asks about it.
+fn unsent_fatal_signal(trace: &Trace) -> Option<String> {
+    let mut sent = Vec::new();
+    let mut died_of = None;
+    for action in &trace.actions {
+        match &action.what {
+            ActionKind::SignalSent { signal, .. } => sent.push(signal.raw()),
+            ActionKind::Escalated => sent.push(SignalNumber::KILL.raw()),
+            ActionKind::Pid1Exited {
+                status: ExitStatus::Signaled { signal, .. },
+            } => died_of = Some(*signal),
+            _ => {}
+        }
+    }
+    let signal = died_of.filter(|signal| !sent.contains(signal))?;
+    Some(format!("SIG{}", SignalNumber(signal).name()))
 }
 
 fn not_run(ready: &ReadyRun, time_scale: f64, version: &str, reason: String) -> RunRecord {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 pub use pid1check_probe::ExitStatus;
 use pid1check_probe::Report;
 
+use crate::sandbox::PidsLimit;
 use crate::signal::SignalNumber;
 
 /// Everything observed during one run, as the launcher hands it back to the harness.
@@ -20,6 +21,9 @@ pub struct Trace {
     pub end: RunEnd,
     /// The last lines PID 1 and its children wrote to stdout/stderr (PID 1's console).
     pub console: String,
+    /// The run's pids limit and what it saw; `None` when PID 1 never started.
+    #[serde(default)]
+    pub pids_limit: Option<PidsLimit>,
 }
 
 /// One thing the runtime did or the harness observed, stamped with `CLOCK_MONOTONIC`.

@@ -5,10 +5,12 @@
 //! without privileges. Every `unsafe` block lives in [`sys`].
 
 mod mounts;
+mod pids;
 mod spawn;
 pub(crate) mod sys;
 
 pub use mounts::{MountOp, RootView, mount_plan};
+pub use pids::{PIDS_MAX, PidsLimit};
 pub use spawn::{Pid1, SandboxError, spawn_pid1};
 
 use std::path::PathBuf;

@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::statvfs::FsFlags;
+use pid1check_probe::PROBE_FILE;
 
 use super::mounts::{MountOp, mount_plan};
+use super::pids::{PidsLimit, PidsPlan};
 use super::sys::{self, Cloned};
 use super::{SandboxMode, SandboxSpec};
 
@@ -66,6 +68,16 @@ pub struct Pid1 {
     /// An open handle on that namespace: while it is held, the kernel cannot give its inode
     /// number to another run's namespace, so a scan after PID 1's death finds only this run's.
     pub pid_namespace_handle: std::fs::File,
+    /// The run's pids limit, until [`Pid1::finish_pids_limit`] reads and removes it.
+    pids: Option<PidsPlan>,
+}
+
+impl Pid1 {
+    /// Once PID 1 is reaped: what the run's pids limit saw, and its cgroup removed. `None`
+    /// when called a second time.
+    pub fn finish_pids_limit(&mut self) -> Option<PidsLimit> {
+        self.pids.take().map(PidsPlan::finish)
+    }
 }
 
 /// Start PID 1 as `spec` describes.
@@ -78,6 +90,12 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
         move |source| SandboxError::Prepare { what, source }
     };
     std::fs::create_dir_all(spec.channel_dir()).map_err(prepare("the channel directory"))?;
+    // The probe's mount point, made here because the channel is read-only inside.
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(spec.channel_dir().join(PROBE_FILE))
+        .map_err(prepare("the probe's mount point"))?;
     std::fs::create_dir_all(spec.scratch_dir()).map_err(prepare("the scratch directory"))?;
     let console = OpenOptions::new()
         .create(true)
@@ -104,18 +122,37 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
     if spec.mode == SandboxMode::Unprivileged {
         flags |= libc::CLONE_NEWUSER;
     }
+    let pids = PidsPlan::prepare(spec.mode, &format!("pid1check-{}", std::process::id()));
+    let rlimit = match &pids {
+        PidsPlan::Rlimit(max) => Some(*max),
+        _ => None,
+    };
     // SAFETY: spawn_pid1 is only called by the single-threaded pid1check-launch helper, which
     // is what clone_into_namespaces requires (no other thread's half-done state is copied).
-    let cloned =
-        unsafe { sys::clone_into_namespaces(flags) }.map_err(|source| SandboxError::Clone {
-            flags: namespace_names(flags),
-            source,
-        })?;
+    let cloned = match unsafe { sys::clone_into_namespaces(flags) } {
+        Ok(cloned) => cloned,
+        Err(source) => {
+            pids.finish();
+            return Err(SandboxError::Clone {
+                flags: namespace_names(flags),
+                source,
+            });
+        }
+    };
     let (pid, pidfd) = match cloned {
         Cloned::Child => {
             drop(go_write);
             drop(err_read);
-            let failure = become_pid1(spec, &plan, &argv, &env, go_read, &console, &devnull);
+            let child = ChildSetup {
+                spec,
+                plan: &plan,
+                argv: &argv,
+                env: &env,
+                console: &console,
+                devnull: &devnull,
+                rlimit,
+            };
+            let failure = become_pid1(&child, go_read);
             let mut pipe = std::fs::File::from(err_write);
             // Nothing more can be done if even this write fails: the exit code still tells.
             let _ = pipe.write_all(failure.as_bytes());
@@ -131,6 +168,13 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
         if spec.mode == SandboxMode::Unprivileged {
             write_id_maps(pid)?;
         }
+        if let PidsPlan::Cgroup(cgroup) = &pids {
+            // Before the release: nothing PID 1 forks may escape the count.
+            cgroup.add(pid).map_err(|source| SandboxError::Prepare {
+                what: "putting PID 1 in its pids cgroup".to_owned(),
+                source,
+            })?;
+        }
         release_and_await_exec(go_write, err_read)?;
         Ok(namespace)
     });
@@ -140,15 +184,30 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
             pidfd,
             pid_namespace,
             pid_namespace_handle,
+            pids: Some(pids),
         }),
         Err(error) => {
             // Our own unreaped child, named exactly by its pidfd: kill and reap it so nothing
             // of a failed start lingers.
             let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
             let _ = sys::reap_pidfd(&pidfd, false);
+            pids.finish();
             Err(error)
         }
     }
+}
+
+/// What the child needs to become PID 1 (all prepared before `clone3`).
+#[derive(Clone, Copy)]
+struct ChildSetup<'a> {
+    spec: &'a SandboxSpec,
+    plan: &'a [MountOp],
+    argv: &'a [CString],
+    env: &'a [CString],
+    console: &'a std::fs::File,
+    devnull: &'a std::fs::File,
+    /// `RLIMIT_NPROC` to set, when that is the run's pids limit.
+    rlimit: Option<u64>,
 }
 
 /// Open PID 1's PID namespace: its inode identifies the run's processes, and holding it keeps
@@ -180,15 +239,16 @@ fn release_and_await_exec(go: OwnedFd, errors: OwnedFd) -> Result<(), SandboxErr
 
 /// The child's side: wait for the parent, build the root, exec. Returns only on failure, with
 /// a sentence naming the step.
-fn become_pid1(
-    spec: &SandboxSpec,
-    plan: &[MountOp],
-    argv: &[CString],
-    env: &[CString],
-    go: OwnedFd,
-    console: &std::fs::File,
-    devnull: &std::fs::File,
-) -> String {
+fn become_pid1(setup: &ChildSetup<'_>, go: OwnedFd) -> String {
+    let ChildSetup {
+        spec,
+        plan,
+        argv,
+        env,
+        console,
+        devnull,
+        rlimit,
+    } = *setup;
     let mut byte = [0u8; 1];
     if std::fs::File::from(go).read_exact(&mut byte).is_err() {
         return "the launcher went away before releasing PID 1".to_owned();
@@ -217,6 +277,14 @@ fn become_pid1(
     }
     if let Err(error) = sys::reset_signal_dispositions() {
         return format!("sandbox setup: resetting signal dispositions: {error}");
+    }
+    if let Some(max) = rlimit
+        && let Err(error) = sys::limit_processes(max)
+    {
+        return format!("sandbox setup: setting RLIMIT_NPROC to {max}: {error}");
+    }
+    if let Err(error) = sys::close_other_fds_on_exec() {
+        return format!("sandbox setup: marking inherited descriptors close-on-exec: {error}");
     }
     let errno = match nix::unistd::execve(&argv[0], argv, env) {
         Err(errno) => errno,

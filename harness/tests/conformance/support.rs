@@ -85,6 +85,24 @@ pub fn options() -> MatrixOptions {
 
 /// Install (if needed) and run one candidate × case under the docker profile.
 pub fn execute(candidate: Candidate, case: Case) -> RunRecord {
+    execute_one(&ready(candidate, case), &options())
+}
+
+/// A test-only hostile candidate from `fixtures/hostile/candidates/NAME.toml` (kept out of
+/// `fixtures/candidates` so the default matrix never runs it).
+pub fn hostile_candidate(name: &str) -> Candidate {
+    let path = root()
+        .join("fixtures/hostile/candidates")
+        .join(format!("{name}.toml"));
+    match harness::spec::load_candidate(&path) {
+        Ok(candidate) => candidate,
+        Err(error) => panic!("{}", harness::conformance::chain(&error)),
+    }
+}
+
+/// `candidate` × `case` under the docker profile, installed (a failure to install panics: a
+/// missing requirement fails the test, never skips it).
+pub fn ready(candidate: Candidate, case: Case) -> ReadyRun {
     let install = install_candidate(&root(), &candidate)
         .map_err(|error| format!("not installed: {}", harness::conformance::chain(&error)));
     if let Err(reason) = &install {
@@ -93,13 +111,12 @@ pub fn execute(candidate: Candidate, case: Case) -> RunRecord {
             candidate.name
         );
     }
-    let ready = ReadyRun {
+    ReadyRun {
         run: PlannedRun {
             candidate,
             case,
             profile: Profile::docker(),
         },
         install,
-    };
-    execute_one(&ready, &options())
+    }
 }
