@@ -11,6 +11,8 @@
 //! A directory loads file by file: a bad file becomes an error and the rest still load, so one
 //! typo does not stop the matrix.
 
+#[cfg(test)]
+mod properties;
 mod span;
 mod validate;
 
