@@ -146,6 +146,9 @@ pub struct RunRecord {
     pub normal: NormalTrace,
     /// The raw trace, when the run got that far.
     pub raw: Option<Trace>,
+    /// Wall time of the whole run as [`execute_one`] saw it (run directory, launcher,
+    /// judging); zero for a record built otherwise. For `cargo xtask bench`, never reports.
+    pub wall: std::time::Duration,
 }
 
 /// Execute every run, `options.jobs` at a time; results come back in plan order.
@@ -181,6 +184,13 @@ pub fn execute_matrix(
 
 /// Execute one run and judge it.
 pub fn execute_one(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
+    let started = std::time::Instant::now();
+    let mut record = execute_timed(ready, options);
+    record.wall = started.elapsed();
+    record
+}
+
+fn execute_timed(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
     let run = &ready.run;
     let installed = match &ready.install {
         Ok(installed) => installed,
@@ -276,6 +286,7 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
         result,
         normal,
         raw: Some(trace),
+        wall: std::time::Duration::ZERO,
     }
 }
 
@@ -317,6 +328,7 @@ fn not_run(ready: &ReadyRun, time_scale: f64, version: &str, reason: String) -> 
         },
         normal: NormalTrace { events: Vec::new() },
         raw: None,
+        wall: std::time::Duration::ZERO,
     }
 }
 
@@ -411,6 +423,7 @@ mod tests {
             },
             normal: NormalTrace { events },
             raw: None,
+            wall: std::time::Duration::ZERO,
         }
     }
 
@@ -469,6 +482,9 @@ mod tests {
         );
         assert_eq!(matrix.observers, ["probe", "procfs", "exit-status"]);
         assert_eq!(matrix.schema, SCHEMA_VERSION);
+        // Runs mostly wait, so the default is four per core (issue 6).
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert_eq!(options.jobs, 4 * cores);
     }
 
     #[test]

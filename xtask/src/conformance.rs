@@ -20,6 +20,7 @@ use harness::spec::{
 };
 
 use crate::exit_code;
+use crate::progress::Progress;
 
 /// Flags of `cargo xtask conformance`.
 #[derive(Debug, Args)]
@@ -115,7 +116,7 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
         &installs,
         repeat,
     );
-    let options = match matrix_options(root, args, probe) {
+    let options = match matrix_options(root, args.time_scale, args.jobs, probe) {
         Ok(options) => options,
         Err(message) => {
             eprintln!("error: {message}");
@@ -136,16 +137,11 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
         options.mode.name()
     );
     let started = std::time::Instant::now();
+    let progress = Progress::new(runs.len());
     let records = execute_matrix(&runs, &options, &|record: &RunRecord| {
-        let r = &record.result;
-        eprintln!(
-            "  {:<14} {:<24} {:<8} {}",
-            r.candidate,
-            r.case,
-            r.outcome.name(),
-            r.reason
-        );
+        progress.run_done(record);
     });
+    progress.finish();
     eprintln!(
         "{} runs in {:.1} s",
         records.len(),
@@ -263,9 +259,12 @@ fn which(program: &str) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-fn matrix_options(
+/// The workspace's matrix options with this binary's hidden `__launch` as the launcher, and
+/// the time scale and job count given (default jobs: 4 × cores).
+pub(crate) fn matrix_options(
     root: &Path,
-    args: &ConformanceArgs,
+    time_scale: f64,
+    jobs: Option<usize>,
     probe: PathBuf,
 ) -> Result<MatrixOptions, String> {
     let program = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
@@ -275,8 +274,8 @@ fn matrix_options(
     };
     let defaults = MatrixOptions::for_workspace(root, probe, launcher);
     Ok(MatrixOptions {
-        time_scale: args.time_scale,
-        jobs: args.jobs.unwrap_or(defaults.jobs),
+        time_scale,
+        jobs: jobs.unwrap_or(defaults.jobs),
         ..defaults
     })
 }

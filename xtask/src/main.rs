@@ -1,9 +1,11 @@
 //! `cargo xtask`: pid1check's only command line. Parses flags into structs and hands each
 //! subcommand to its module; all scenario logic lives in the `harness` library.
 
+mod bench;
 mod candidates;
 mod conformance;
 mod exit_code;
+mod progress;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,6 +26,9 @@ enum Command {
     Conformance(conformance::ConformanceArgs),
     /// Install the candidates under target/candidates (or list them with --list).
     Candidates(candidates::CandidatesArgs),
+    /// Measure the matrix's wall time, its deliberate waiting and the per-run overhead;
+    /// write reports/bench.json and reports/bench.md.
+    Bench(bench::BenchArgs),
     /// Internal: the launcher of one run (reads a run spec on stdin).
     #[command(name = "__launch", hide = true)]
     Launch,
@@ -54,6 +59,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Conformance(args) => conformance::run(&root, &args),
         Command::Candidates(args) => match candidates::run(&root, &args) {
+            Ok(()) => ExitCode::from(exit_code::OK),
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(exit_code::FAILED)
+            }
+        },
+        Command::Bench(args) => match bench::run(&root, &args) {
             Ok(()) => ExitCode::from(exit_code::OK),
             Err(error) => {
                 eprintln!("error: {error:#}");

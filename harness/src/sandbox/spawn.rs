@@ -168,14 +168,17 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
         if spec.mode == SandboxMode::Unprivileged {
             write_id_maps(pid)?;
         }
-        if let PidsPlan::Cgroup(cgroup) = &pids {
-            // Before the release: nothing PID 1 forks may escape the count.
-            cgroup.add(pid).map_err(|source| SandboxError::Prepare {
+        // While the child builds its root: moving a task between cgroup v1 groups waits for
+        // an RCU grace period (milliseconds), so it overlaps the mounts instead of preceding
+        // them. The child does not fork before execve, so nothing escapes the count.
+        let join_cgroup = || match &pids {
+            PidsPlan::Cgroup(cgroup) => cgroup.add(pid).map_err(|source| SandboxError::Prepare {
                 what: "putting PID 1 in its pids cgroup".to_owned(),
                 source,
-            })?;
-        }
-        release_and_await_exec(go_write, err_read)?;
+            }),
+            _ => Ok(()),
+        };
+        release_and_await_exec(go_write, err_read, join_cgroup)?;
         Ok(namespace)
     });
     match started {
@@ -221,12 +224,25 @@ fn hold_namespace(pid: i32) -> Result<(u64, std::fs::File), SandboxError> {
         })
 }
 
-/// Let the child go, then wait until it has exec'd (the close-on-exec error pipe reaches EOF
-/// with nothing in it) or reports why it could not.
-fn release_and_await_exec(go: OwnedFd, errors: OwnedFd) -> Result<(), SandboxError> {
-    let released = std::fs::File::from(go).write_all(b"g");
+/// Let the child build its root, do `meanwhile`, let it exec, then wait until it has exec'd
+/// (the close-on-exec error pipe reaches EOF with nothing in it) or reports why it could not.
+/// If `meanwhile` fails the child is never let exec (closing `go` makes it give up).
+fn release_and_await_exec(
+    go: OwnedFd,
+    errors: OwnedFd,
+    meanwhile: impl FnOnce() -> Result<(), SandboxError>,
+) -> Result<(), SandboxError> {
+    let mut go = std::fs::File::from(go);
+    let released = go.write_all(b"g");
+    let prepared = meanwhile();
+    let released = match prepared {
+        Ok(()) => released.and_then(|()| go.write_all(b"x")),
+        Err(_) => released,
+    };
+    drop(go);
     let mut failure = String::new();
     let read = std::fs::File::from(errors).read_to_string(&mut failure);
+    prepared?;
     match (failure.is_empty(), released.and(read.map(drop))) {
         (true, Ok(())) => Ok(()),
         (true, Err(source)) => Err(SandboxError::Prepare {
@@ -249,8 +265,9 @@ fn become_pid1(setup: &ChildSetup<'_>, go: OwnedFd) -> String {
         devnull,
         rlimit,
     } = *setup;
+    let mut go = std::fs::File::from(go);
     let mut byte = [0u8; 1];
-    if std::fs::File::from(go).read_exact(&mut byte).is_err() {
+    if go.read_exact(&mut byte).is_err() {
         return "the launcher went away before releasing PID 1".to_owned();
     }
     for op in plan {
@@ -286,6 +303,11 @@ fn become_pid1(setup: &ChildSetup<'_>, go: OwnedFd) -> String {
     if let Err(error) = sys::close_other_fds_on_exec() {
         return format!("sandbox setup: marking inherited descriptors close-on-exec: {error}");
     }
+    // The second byte: the launcher has finished its part (the pids cgroup).
+    if go.read_exact(&mut byte).is_err() {
+        return "the launcher did not let PID 1 exec (its preparation failed)".to_owned();
+    }
+    drop(go);
     let errno = match nix::unistd::execve(&argv[0], argv, env) {
         Err(errno) => errno,
         Ok(never) => match never {},
