@@ -14,6 +14,7 @@ use harness::install::build_probe;
 use harness::matrix::{Matrix, Outcome};
 use harness::plan::plan;
 use harness::run::Launcher;
+use harness::sandbox::PidsLimit;
 use harness::snapshot::{SnapshotStatus, SnapshotStore, snapshot_name};
 use harness::spec::{
     Candidate, CandidateKind, Install, Profile, load_candidate, load_candidates, load_cases, select,
@@ -147,6 +148,16 @@ pub fn run(root: &Path, args: &ConformanceArgs) -> ExitCode {
         records.len(),
         started.elapsed().as_secs_f64()
     );
+    let unlimited = records
+        .iter()
+        .filter_map(|r| r.raw.as_ref()?.pids_limit.as_ref())
+        .find(|limit| matches!(limit, PidsLimit::None { .. }));
+    if let Some(limit) = unlimited {
+        eprintln!(
+            "warning: {}: a candidate's fork bomb is bounded only by the machine",
+            limit.describe()
+        );
+    }
 
     let mut failed = false;
     if repeat > 1 {
