@@ -349,3 +349,71 @@ fn kill_from_inside_reaches_no_process_outside() {
     assert!(line.contains(": 0 delivered"), "{line}");
     assert_same_as_bare(&record);
 }
+
+/// Without a pids cgroup (an unprivileged user may not create one), the fork bomb is bounded by
+/// `RLIMIT_NPROC`, which the kernel enforces inside the run's user namespace. The launcher runs
+/// as `nobody` through `setpriv`, from copies of the binaries in a directory nobody owns.
+#[test]
+fn an_unprivileged_fork_bomb_hits_rlimit_nproc() {
+    use std::os::unix::fs::chown;
+
+    use harness::plan::{PlannedRun, Resolution, resolve};
+    use harness::run::{Launcher, launch};
+    use harness::sandbox::SandboxMode;
+
+    const NOBODY: u32 = 65534;
+    let ready = ready(hostile_candidate("hostile-fork-bomb"), case(CASE));
+    let hostile = ready.install.as_ref().expect("installed").bin.clone();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let copy = |from: &Path| {
+        let to = dir.path().join(from.file_name().expect("a file name"));
+        std::fs::copy(from, &to).expect("copying a binary");
+        chown(&to, Some(NOBODY), Some(NOBODY)).expect("chown");
+        to
+    };
+    let probe = copy(crate::support::probe());
+    let bin = copy(&hostile);
+    let launcher = copy(Path::new(env!("CARGO_BIN_EXE_pid1check-launch")));
+    let run_dir = dir.path().join("run");
+    std::fs::create_dir(&run_dir).expect("the run directory");
+    for path in [dir.path(), run_dir.as_path()] {
+        chown(path, Some(NOBODY), Some(NOBODY)).expect("chown");
+    }
+    let mut run: PlannedRun = ready.run.clone();
+    run.candidate.dir = dir.path().to_path_buf();
+    let spec = resolve(
+        &run,
+        &Resolution {
+            time_scale: harness::plan::DEFAULT_TIME_SCALE,
+            mode: SandboxMode::Unprivileged,
+            bin,
+            read_only_paths: vec![dir.path().to_path_buf()],
+            probe,
+            run_dir,
+        },
+    );
+    let as_nobody = Launcher {
+        program: PathBuf::from("setpriv"),
+        args: ["--reuid=65534", "--regid=65534", "--clear-groups"]
+            .iter()
+            .map(Into::into)
+            .chain([launcher.into_os_string()])
+            .collect(),
+    };
+    let trace = launch(&as_nobody, &spec).expect("the unprivileged launcher ran");
+    assert_eq!(trace.end, RunEnd::Completed, "{}", trace.console);
+    assert_eq!(
+        trace.pids_limit,
+        Some(PidsLimit::Rlimit { max: PIDS_MAX }),
+        "{}",
+        trace.console
+    );
+    assert!(
+        trace
+            .console
+            .contains("before fork failed: Resource temporarily unavailable"),
+        "the bomb was not stopped by the limit: {}",
+        trace.console
+    );
+    assert_eq!(survivors(&trace), Some(Vec::new()));
+}
