@@ -484,3 +484,41 @@ fn namespace_names(flags: libc::c_int) -> String {
     .collect::<Vec<_>>()
     .join("+")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the child would read from `go` when `meanwhile` gives `outcome`, and the result.
+    fn release_with(outcome: Result<(), SandboxError>) -> (Vec<u8>, Result<(), SandboxError>) {
+        let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("a pipe");
+        let (err_read, err_write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("a pipe");
+        // A child that exec'd: its end of the error pipe is closed with nothing written.
+        drop(err_write);
+        let result = release_and_await_exec(go_write, err_read, || outcome);
+        let mut seen = Vec::new();
+        std::fs::File::from(go_read)
+            .read_to_end(&mut seen)
+            .expect("reading the go pipe");
+        (seen, result)
+    }
+
+    #[test]
+    fn the_child_may_exec_only_after_the_launchers_part_succeeded() {
+        let (seen, result) = release_with(Ok(()));
+        assert_eq!(seen, b"gx");
+        assert!(result.is_ok(), "{result:?}");
+        let failed = SandboxError::Prepare {
+            what: "putting PID 1 in its pids cgroup".to_owned(),
+            source: std::io::Error::from_raw_os_error(libc::EACCES),
+        };
+        let (seen, result) = release_with(Err(failed));
+        // Released to build its root, never let exec: it reads EOF where "x" would be.
+        assert_eq!(seen, b"g");
+        assert!(
+            matches!(&result, Err(SandboxError::Prepare { what, .. }) if what.contains("pids cgroup")),
+            "{result:?}"
+        );
+    }
+}
