@@ -39,8 +39,9 @@ const MATRIX_TARGET_FACTOR: f64 = 1.2;
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Runs of the overhead benchmark (bare × no-wait, one at a time).
-    #[arg(long, default_value_t = 200, value_name = "N")]
-    runs: usize,
+    #[arg(long, default_value_t = 200, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    runs: u64,
     /// Runs at once in the matrix part. Default: 4 × the number of cores.
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
@@ -51,9 +52,6 @@ pub struct BenchArgs {
 
 /// Run the benchmark and write its reports.
 pub fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
-    if args.runs == 0 {
-        bail!("--runs must be at least 1");
-    }
     let probe = build_probe(root).map_err(|e| anyhow::anyhow!(chain(&e)))?;
     let options =
         matrix_options(root, DEFAULT_TIME_SCALE, args.jobs, probe).map_err(anyhow::Error::msg)?;
@@ -110,7 +108,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         "bench 2/2: per-run overhead, bare × no-wait, {} runs one at a time",
         args.runs
     );
-    let mut samples = Vec::with_capacity(args.runs);
+    let mut samples = Vec::new();
     for _ in 0..args.runs {
         let begun = monotonic_ns();
         let record = execute_one(&ready, &options);

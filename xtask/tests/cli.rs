@@ -70,3 +70,14 @@ fn a_bad_time_scale_exits_2() {
         .expect("running xtask");
     assert_eq!(output.status.code(), Some(2), "{output:?}");
 }
+
+#[test]
+fn bench_refuses_zero_runs_as_bad_input() {
+    let output = xtask()
+        .args(["bench", "--runs", "0"])
+        .output()
+        .expect("running xtask");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--runs"), "{stderr}");
+}
