@@ -83,7 +83,10 @@ pub(crate) enum PidsPlan {
 impl PidsPlan {
     /// Choose and prepare the limit for a run in `mode`; `name` makes the cgroup unique.
     pub(crate) fn prepare(mode: SandboxMode, name: &str) -> PidsPlan {
-        let cgroup = find_pids_hierarchy().and_then(|parent| RunCgroup::create(&parent, name));
+        let cgroup = find_pids_hierarchy().and_then(|parent| {
+            remove_stale_cgroups(&parent);
+            RunCgroup::create(&parent, name)
+        });
         match (cgroup, mode) {
             (Ok(cgroup), _) => PidsPlan::Cgroup(cgroup),
             (Err(_), SandboxMode::Unprivileged) => PidsPlan::Rlimit(PIDS_MAX),
@@ -151,6 +154,30 @@ impl RunCgroup {
             peak,
             refused_forks,
             removed,
+        }
+    }
+}
+
+/// The prefix of every run's cgroup name; the launcher's pid follows it.
+pub(crate) const CGROUP_PREFIX: &str = "pid1check-";
+
+/// Remove the cgroups of runs whose launcher is gone (killed before it could clean up): only
+/// those named after a pid that no longer exists, and only if empty (the kernel refuses to
+/// remove a cgroup with a task in it), so a run that is starting keeps its own.
+fn remove_stale_cgroups(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let launcher = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(CGROUP_PREFIX))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = launcher
+            && !Path::new("/proc").join(pid.to_string()).exists()
+        {
+            let _ = std::fs::remove_dir(entry.path());
         }
     }
 }

@@ -122,7 +122,10 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
     if spec.mode == SandboxMode::Unprivileged {
         flags |= libc::CLONE_NEWUSER;
     }
-    let pids = PidsPlan::prepare(spec.mode, &format!("pid1check-{}", std::process::id()));
+    let pids = PidsPlan::prepare(
+        spec.mode,
+        &format!("{}{}", super::pids::CGROUP_PREFIX, std::process::id()),
+    );
     let rlimit = match &pids {
         PidsPlan::Rlimit(max) => Some(*max),
         _ => None,
@@ -265,6 +268,13 @@ fn become_pid1(setup: &ChildSetup<'_>, go: OwnedFd) -> String {
         devnull,
         rlimit,
     } = *setup;
+    // If the launcher dies (killed at its deadline, or with the harness on Ctrl-C), PID 1 and
+    // with it the whole namespace must die too: nothing else would ever stop them. Set first,
+    // so that a launcher dying before this line is seen below as EOF on `go`. Kept across
+    // execve (prctl(2): cleared only for set-user-ID and similar binaries).
+    if let Err(errno) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
+        return format!("sandbox setup: PR_SET_PDEATHSIG: {errno}");
+    }
     let mut go = std::fs::File::from(go);
     let mut byte = [0u8; 1];
     if go.read_exact(&mut byte).is_err() {

@@ -417,3 +417,116 @@ fn an_unprivileged_fork_bomb_hits_rlimit_nproc() {
     );
     assert_eq!(survivors(&trace), Some(Vec::new()));
 }
+
+/// Poll `condition` every few milliseconds until it holds or `seconds` pass: for states of
+/// processes that are not this test's children, which offer no event to wait on.
+fn eventually(seconds: u64, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    condition()
+}
+
+/// Whether host pid `pid` is gone or a zombie (dead, waiting for whoever adopted it).
+fn dead(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+/// A launcher killed in the middle of a run (at the harness's deadline, or with the harness on
+/// Ctrl-C) takes its PID 1 and the whole namespace with it, even a PID 1 that ignores every
+/// signal; the next run removes the pids cgroup it left.
+#[test]
+fn killing_the_launcher_kills_the_run() {
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    use std::process::Stdio;
+
+    use harness::plan::{PlannedRun, Resolution, resolve};
+
+    let ready = ready(hostile_candidate("hostile-hang"), case(CASE));
+    let installed = ready.install.as_ref().expect("installed").clone();
+    let run: PlannedRun = ready.run.clone();
+    let work = options().work_dir;
+    std::fs::create_dir_all(&work).expect("the work directory");
+    let run_dir = tempfile::Builder::new()
+        .prefix("killed-launcher.")
+        .tempdir_in(&work)
+        .expect("a run directory");
+    // A grace period of hours: the run is still going when the launcher is killed.
+    let spec = resolve(
+        &run,
+        &Resolution {
+            time_scale: 1000.0,
+            mode: options().mode,
+            bin: installed.bin.clone(),
+            read_only_paths: options().read_only_paths,
+            probe: crate::support::probe().to_path_buf(),
+            run_dir: run_dir.path().to_path_buf(),
+        },
+    );
+    let mut launcher = Command::new(env!("CARGO_BIN_EXE_pid1check-launch"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the launcher");
+    let input = serde_json::to_vec(&spec).expect("encoding the run spec");
+    launcher
+        .stdin
+        .take()
+        .expect("a stdin pipe")
+        .write_all(&input)
+        .expect("writing the run spec");
+    let children = format!("/proc/{0}/task/{0}/children", launcher.id());
+    let mut pid1 = None;
+    let console = spec.sandbox.console_path();
+    let hanging = eventually(10, || {
+        pid1 = std::fs::read_to_string(&children)
+            .ok()
+            .and_then(|text| text.split_whitespace().next()?.parse::<i32>().ok());
+        std::fs::read_to_string(&console).is_ok_and(|c| c.contains("ignoring every signal"))
+    });
+    let pid1 = pid1.expect("the launcher started PID 1");
+    assert!(hanging, "PID 1 never got to ignoring signals");
+    let namespace = std::fs::metadata(format!("/proc/{pid1}/ns/pid"))
+        .expect("PID 1's namespace")
+        .ino();
+
+    // Our own child, not yet waited for: its pid cannot have been reused.
+    launcher.kill().expect("killing the launcher");
+    launcher.wait().expect("reaping the launcher");
+    let died = eventually(10, || dead(pid1));
+    if !died {
+        // Started by this test (through its launcher): do not leave it behind.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid1),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert!(died, "PID 1 (host pid {pid1}) outlived its launcher");
+    // Whatever is left of the namespace is dead, waiting for the host's init to reap it.
+    let alive: Vec<_> = harness::observe::scan_namespace(namespace)
+        .into_iter()
+        .filter(|p| !p.zombie)
+        .collect();
+    assert_eq!(
+        alive,
+        Vec::new(),
+        "processes of the run outlived its launcher"
+    );
+
+    let stale = Path::new("/sys/fs/cgroup/pids").join(format!("pid1check-{}", launcher.id()));
+    if options().mode == harness::sandbox::SandboxMode::Root && stale.exists() {
+        run_beside_bare(hostile_candidate("hostile-exit-now"));
+        assert!(!stale.exists(), "{} was not removed", stale.display());
+    }
+}
