@@ -19,9 +19,10 @@ use crate::plan::{
 };
 use crate::run::{Launcher, RunSpec, launch};
 use crate::sandbox::SandboxMode;
+use crate::signal::SignalNumber;
 use crate::spec::{Candidate, Case, Profile};
 use crate::stop::{StopSequence, StopSignal};
-use crate::trace::{ActionKind, RunEnd, Trace};
+use crate::trace::{ActionKind, ExitStatus, RunEnd, Trace};
 use crate::verdict::{judge, killed_without_cleanup, outcome};
 
 /// Settings shared by every run of a matrix.
@@ -184,6 +185,9 @@ pub struct RunRecord {
     pub normal: NormalTrace,
     /// The raw trace, when the run got that far.
     pub raw: Option<Trace>,
+    /// Wall time of the whole run as [`execute_one`] saw it (run directory, launcher,
+    /// judging); zero for a record built otherwise. For `cargo xtask bench`, never reports.
+    pub wall: std::time::Duration,
 }
 
 /// Execute every run, `options.jobs` at a time; results come back in plan order.
@@ -249,8 +253,20 @@ pub fn execute_one(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
     execute_witnessed(ready, options, &start_witness(options))
 }
 
-/// Execute one run and judge it; `witness` records it, if it runs.
+/// Execute one run and judge it; `witness` records it, if it runs. The record keeps the
+/// run's wall time, for the benchmark.
 pub fn execute_witnessed(
+    ready: &ReadyRun,
+    options: &MatrixOptions,
+    witness: &Result<WitnessCollector, String>,
+) -> RunRecord {
+    let started = std::time::Instant::now();
+    let mut record = execute_timed(ready, options, witness);
+    record.wall = started.elapsed();
+    record
+}
+
+fn execute_timed(
     ready: &ReadyRun,
     options: &MatrixOptions,
     witness: &Result<WitnessCollector, String>,
@@ -339,7 +355,12 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
     let verdicts = judge(&run.case, &normal, &trace.observers());
     let (mut outcome, mut reason) = outcome(&verdicts);
     match &trace.end {
-        RunEnd::Completed => {}
+        RunEnd::Completed => {
+            if let Some(signal) = unsent_fatal_signal(&trace) {
+                reason =
+                    format!("PID 1 died of {signal}, which the runtime did not send; {reason}");
+            }
+        }
         RunEnd::SetupFailed { reason: why } => {
             outcome = Outcome::NotRun;
             reason = why.clone();
@@ -391,6 +412,7 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
         result,
         normal,
         raw: Some(trace),
+        wall: std::time::Duration::ZERO,
     }
 }
 
@@ -405,6 +427,25 @@ fn planned_stop(run: &PlannedRun, time_scale: f64) -> PlannedStop {
         },
         why: error.message,
     })
+}
+
+/// The signal that killed PID 1 when the runtime sent no such signal (a crash such as
+/// SIGSEGV): the one-line reason must say so, since no expectation asks about it.
+fn unsent_fatal_signal(trace: &Trace) -> Option<String> {
+    let mut sent = Vec::new();
+    let mut died_of = None;
+    for action in &trace.actions {
+        match &action.what {
+            ActionKind::SignalSent { signal, .. } => sent.push(signal.raw()),
+            ActionKind::Escalated => sent.push(SignalNumber::KILL.raw()),
+            ActionKind::Pid1Exited {
+                status: ExitStatus::Signaled { signal, .. },
+            } => died_of = Some(*signal),
+            _ => {}
+        }
+    }
+    let signal = died_of.filter(|signal| !sent.contains(signal))?;
+    Some(format!("SIG{}", SignalNumber(signal).name()))
 }
 
 fn not_run(ready: &ReadyRun, time_scale: f64, version: &str, reason: String) -> RunRecord {
@@ -428,6 +469,7 @@ fn not_run(ready: &ReadyRun, time_scale: f64, version: &str, reason: String) -> 
         },
         normal: NormalTrace { events: Vec::new() },
         raw: None,
+        wall: std::time::Duration::ZERO,
     }
 }
 
@@ -524,6 +566,7 @@ mod tests {
             },
             normal: NormalTrace { events },
             raw: None,
+            wall: std::time::Duration::ZERO,
         }
     }
 
@@ -583,6 +626,9 @@ mod tests {
         );
         assert_eq!(matrix.observers, ["probe", "procfs", "exit-status"]);
         assert_eq!(matrix.schema, SCHEMA_VERSION);
+        // Runs mostly wait, so the default is four per core (issue 6).
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert_eq!(options.jobs, 4 * cores);
     }
 
     #[test]

@@ -109,6 +109,7 @@ pub fn image_command(candidate: &Candidate) -> String {
             Install::Debian { binary, .. } => format!("/{binary}"),
             Install::Host { path } => path.clone(),
             Install::Pypi { script, .. } => format!("/usr/local/bin/{script}"),
+            Install::Fixture { binary, .. } => format!("/usr/local/bin/{binary}"),
             Install::Probe => Path::new(CHANNEL_DIR)
                 .join(PROBE_FILE)
                 .to_string_lossy()

@@ -322,4 +322,58 @@ mod tests {
         let error = toml::from_str::<Doc>("signal = 0").expect_err("not a signal");
         assert!(error.message().contains("`0` is not a signal"), "{error}");
     }
+
+    /// How a real-time spelling is written: any case, with or without `SIG`.
+    fn spell(prefix: bool, lower: bool, text: String) -> String {
+        let text = if prefix { format!("SIG{text}") } else { text };
+        if lower { text.to_lowercase() } else { text }
+    }
+
+    proptest::proptest! {
+        /// Any integer is a signal exactly when it is 1 to the C library's SIGRTMAX.
+        #[test]
+        fn any_integer_is_a_signal_exactly_in_range(n in proptest::num::i64::ANY) {
+            let expected = (1..=i64::from(libc::SIGRTMAX())).contains(&n);
+            let parsed = parse(&n.to_string());
+            proptest::prop_assert_eq!(parsed.is_ok(), expected, "{}", n);
+            if expected {
+                proptest::prop_assert_eq!(parsed.ok().map(i64::from), Some(n));
+            }
+        }
+
+        /// `RTMIN+n` is the C library's SIGRTMIN() + n and `RTMAX-n` its SIGRTMAX() - n,
+        /// while that is a real-time signal.
+        #[test]
+        fn realtime_offsets_agree_with_the_c_library(
+            n in 0..=64i32, from_max: bool, prefix: bool, lower: bool, explicit_zero: bool,
+        ) {
+            let (base, sign, number) = if from_max {
+                ("RTMAX", '-', libc::SIGRTMAX() - n)
+            } else {
+                ("RTMIN", '+', libc::SIGRTMIN() + n)
+            };
+            let text = if n == 0 && !explicit_zero {
+                base.to_owned()
+            } else {
+                format!("{base}{sign}{n}")
+            };
+            let expected =
+                (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&number).then_some(number);
+            proptest::prop_assert_eq!(parse(&spell(prefix, lower, text)).ok(), expected);
+        }
+
+        /// Whatever is rejected gets the message that lists the accepted forms.
+        #[test]
+        fn any_rejected_text_lists_the_accepted_forms(text in "\\PC{0,12}") {
+            if let Err(error) = parse(&text) {
+                let message = error.to_string();
+                proptest::prop_assert!(
+                    message.contains("TERM, SIGTERM, term")
+                        && message.contains("a number 1-64")
+                        && message.contains("RTMIN+3"),
+                    "{}", message
+                );
+            }
+        }
+    }
 }

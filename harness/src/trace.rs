@@ -9,6 +9,7 @@ use pid1check_probe::Report;
 
 use crate::observe::Observer;
 use crate::observe::witness::WitnessLog;
+use crate::sandbox::PidsLimit;
 use crate::signal::SignalNumber;
 
 /// Everything observed during one run, as the launcher hands it back to the harness.
@@ -22,6 +23,9 @@ pub struct Trace {
     pub end: RunEnd,
     /// The last lines PID 1 and its children wrote to stdout/stderr (PID 1's console).
     pub console: String,
+    /// The run's pids limit and what it saw; `None` when PID 1 never started.
+    #[serde(default)]
+    pub pids_limit: Option<PidsLimit>,
     /// The kernel witness's record, or why it did not run. Absent in traces older than the
     /// witness: then it did not run.
     #[serde(default)]

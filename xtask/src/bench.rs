@@ -1,85 +1,550 @@
-//! `cargo xtask bench`: what the kernel witness costs. Runs the whole conformance matrix
-//! alternately with and without it (`conformance --no-witness`), each as its own process as a
-//! user runs it, and prints the wall times and the median overhead. The issue's target is under
-//! 10 %; this reports it and never fails on timing (timings vary with the machine's load).
+//! `cargo xtask bench`: how fast the suite is, as measured facts (issue 6). Two parts:
+//!
+//! 1. the whole default matrix (every candidate × case, docker profile) at `--jobs`: its wall
+//!    time, and how much of the runs' time is deliberate waiting (grace periods waited out,
+//!    workload delays a step waits for, zombie scans that had to settle) rather than overhead;
+//! 2. the per-run overhead: `bare` × `fixtures/bench/cases/no-wait` (nothing waits on a timer)
+//!    one at a time, `--runs` times, split by the trace's `CLOCK_MONOTONIC` stamps into start
+//!    (launcher, sandbox, PID 1 and probe up), stop (signal to PID 1 reaped) and teardown
+//!    (scan, cgroup and run directory removed, trace judged), median and p95 of each.
+//!
+//! Writes `bench.json` and `bench.md` (default in `reports/`) and prints the Markdown.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use harness::conformance::{
+    MatrixOptions, ReadyRun, RunRecord, chain, execute_matrix, execute_one, install_all, ready_runs,
+};
+use harness::install::{build_probe, install_candidate};
+use harness::matrix::Outcome;
+use harness::plan::{DEFAULT_TIME_SCALE, PlannedRun, plan, scale_ms};
+use harness::run::monotonic_ns;
+use harness::spec::{Profile, Step, load_candidates, load_case, load_cases, select};
+use harness::trace::{ActionKind, Trace};
+use pid1check_probe::Event;
+use serde_json::json;
+
+use crate::conformance::matrix_options;
+use crate::progress::Progress;
+
+/// The issue's target for the median per-run overhead.
+const OVERHEAD_TARGET_MS: f64 = 5.0;
+/// The issue's target: matrix wall time within this factor of deliberate waiting / parallelism.
+const MATRIX_TARGET_FACTOR: f64 = 1.2;
 
 /// Flags of `cargo xtask bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Pairs of matrix runs (one with, one without the witness).
-    #[arg(long, default_value_t = 5, value_name = "N")]
-    rounds: usize,
-    /// Passed to `conformance --repeat`: each matrix run executes every run N times.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    repeat: usize,
+    /// Runs of the overhead benchmark (bare × no-wait, one at a time).
+    #[arg(long, default_value_t = 200, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    runs: u64,
+    /// Runs at once in the matrix part. Default: 4 × the number of cores.
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Where to write bench.json and bench.md.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
 }
 
-/// Run the benchmark and print its table.
+/// Run the benchmark and write its reports.
 pub fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
-    if args.rounds == 0 {
-        bail!("--rounds must be at least 1");
+    let probe = build_probe(root).map_err(|e| anyhow::anyhow!(chain(&e)))?;
+    let options =
+        matrix_options(root, DEFAULT_TIME_SCALE, args.jobs, probe).map_err(anyhow::Error::msg)?;
+
+    let cases = load_cases(&root.join("cases"));
+    let candidates = load_candidates(&root.join("fixtures/candidates"));
+    if let Some(error) = cases.errors.iter().chain(&candidates.errors).next() {
+        bail!("{}", chain(error));
     }
-    let out = root.join("target/bench-reports");
-    let (mut with, mut without) = (Vec::new(), Vec::new());
-    for round in 1..=args.rounds {
-        for witness in [true, false] {
-            let took = time_matrix(&out, args.repeat, witness)?;
-            println!(
-                "round {round}: {:<10} {:>6} ms",
-                if witness { "witness" } else { "no-witness" },
-                took.as_millis()
-            );
-            if witness {
-                with.push(took);
-            } else {
-                without.push(took);
-            }
-        }
-    }
-    let (with, without) = (median(&mut with), median(&mut without));
-    let overhead = (with.as_secs_f64() / without.as_secs_f64() - 1.0) * 100.0;
-    println!(
-        "median: witness {} ms, no-witness {} ms, overhead {overhead:+.1} % (target < 10 %: {})",
-        with.as_millis(),
-        without.as_millis(),
-        if overhead < 10.0 { "met" } else { "not met" }
+    let installs = install_all(root, &candidates.items);
+    let runs = ready_runs(
+        plan(&candidates.items, &cases.items, &[Profile::docker()]),
+        &installs,
+        1,
     );
+    eprintln!(
+        "bench 1/2: the default matrix, {} runs, {} at a time",
+        runs.len(),
+        options.jobs
+    );
+    let started = Instant::now();
+    let progress = Progress::new(runs.len());
+    let records = execute_matrix(&runs, &options, &|record| progress.run_done(record));
+    progress.finish();
+    let matrix_wall_ms = started.elapsed().as_secs_f64() * 1e3;
+    if let Some(record) = records.iter().find(|r| r.result.outcome == Outcome::NotRun) {
+        bail!(
+            "{} × {} did not run ({}): the matrix figures would be wrong",
+            record.result.candidate,
+            record.result.case,
+            record.result.reason
+        );
+    }
+    let matrix = MatrixFigures::measure(&runs, &records, matrix_wall_ms, &options);
+
+    let case = load_case(&root.join("fixtures/bench/cases/no-wait.toml"))
+        .map_err(|e| anyhow::anyhow!(chain(&e)))?;
+    let bare = select(&candidates.items, &["bare"])
+        .map_err(|e| anyhow::anyhow!(chain(&e)))?
+        .into_iter()
+        .next()
+        .cloned()
+        .context("no bare candidate")?;
+    let install = install_candidate(root, &bare).map_err(|e| chain(&e));
+    let ready = ReadyRun {
+        run: PlannedRun {
+            candidate: bare,
+            case,
+            profile: Profile::docker(),
+        },
+        install,
+    };
+    eprintln!(
+        "bench 2/2: per-run overhead, bare × no-wait, {} runs one at a time",
+        args.runs
+    );
+    let mut samples = Vec::new();
+    for _ in 0..args.runs {
+        let begun = monotonic_ns();
+        let record = execute_one(&ready, &options);
+        let ended = monotonic_ns();
+        if record.result.outcome != Outcome::Pass {
+            bail!(
+                "bare × no-wait did not pass ({}): its time is not the harness's overhead",
+                record.result.reason
+            );
+        }
+        let trace = record.raw.as_ref().context("a passed run has a trace")?;
+        samples.push(OverheadSample::split(begun, ended, trace)?);
+    }
+    let overhead = OverheadFigures::from_samples(&samples);
+
+    let out = args.out.clone().unwrap_or_else(|| root.join("reports"));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let report = render_json(&matrix, &overhead);
+    let markdown = render_markdown(&matrix, &overhead);
+    std::fs::write(out.join("bench.json"), format!("{report:#}\n"))
+        .with_context(|| format!("writing {}", out.join("bench.json").display()))?;
+    std::fs::write(out.join("bench.md"), &markdown)
+        .with_context(|| format!("writing {}", out.join("bench.md").display()))?;
+    println!("{markdown}");
+    eprintln!("written to {}", out.display());
     Ok(())
 }
 
-/// Wall time of one `cargo xtask conformance` process (this binary), reports to `out`.
-fn time_matrix(out: &Path, repeat: usize, witness: bool) -> anyhow::Result<Duration> {
-    let program = std::env::current_exe().context("finding the xtask binary")?;
-    let mut command = Command::new(program);
-    command
-        .arg("conformance")
-        .arg("--out")
-        .arg(out)
-        .arg("--repeat")
-        .arg(repeat.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    if !witness {
-        command.arg("--no-witness");
+/// Time in one run's trace spent deliberately waiting, in milliseconds: a grace period waited
+/// out (stop signal → escalation), a `wait-exit` step (the workload's own delay before it
+/// exits), a zombie scan that had to settle because zombies stayed, and planned pauses.
+fn deliberate_ms(trace: &Trace, pauses_ms: u64) -> f64 {
+    let mut total_ns = 0u64;
+    let mut previous: Option<u64> = None;
+    let mut stop_sent: Option<u64> = None;
+    for action in &trace.actions {
+        let since = |from: Option<u64>| {
+            action
+                .mono_ns
+                .saturating_sub(from.unwrap_or(action.mono_ns))
+        };
+        match &action.what {
+            ActionKind::SignalSent { stop: true, .. } => stop_sent = Some(action.mono_ns),
+            ActionKind::Escalated => total_ns += since(stop_sent),
+            ActionKind::WaitedExit { .. } => total_ns += since(previous),
+            ActionKind::ZombieScan { zombies, .. } if !zombies.is_empty() => {
+                total_ns += since(previous)
+            }
+            _ => {}
+        }
+        previous = Some(action.mono_ns);
     }
-    let started = Instant::now();
-    let status = command.status().context("running the conformance matrix")?;
-    let took = started.elapsed();
-    // 1 is a snapshot mismatch, which `--no-witness` always has (no witness lines): still timed.
-    if !matches!(status.code(), Some(0 | 1)) {
-        bail!("the conformance matrix failed: {status}");
-    }
-    Ok(took)
+    total_ns as f64 / 1e6 + pauses_ms as f64
 }
 
-fn median(times: &mut [Duration]) -> Duration {
-    times.sort();
-    times[times.len() / 2]
+/// The matrix part's figures.
+#[derive(Debug, Clone, PartialEq)]
+struct MatrixFigures {
+    runs: usize,
+    jobs: usize,
+    wall_ms: f64,
+    run_time_ms: f64,
+    longest_run_ms: f64,
+    deliberate_ms: f64,
+}
+
+impl MatrixFigures {
+    /// `records` are the results of `runs`, in the same order.
+    fn measure(
+        runs: &[ReadyRun],
+        records: &[RunRecord],
+        wall_ms: f64,
+        options: &MatrixOptions,
+    ) -> Self {
+        let deliberate_ms = runs
+            .iter()
+            .zip(records)
+            .filter_map(|(ready, record)| {
+                let pauses = planned_pauses_ms(&ready.run, options.time_scale);
+                record
+                    .raw
+                    .as_ref()
+                    .map(|trace| deliberate_ms(trace, pauses))
+            })
+            .sum();
+        MatrixFigures {
+            runs: records.len(),
+            jobs: options.jobs,
+            wall_ms,
+            run_time_ms: records.iter().map(|r| r.wall.as_secs_f64() * 1e3).sum(),
+            longest_run_ms: records
+                .iter()
+                .map(|r| r.wall.as_secs_f64() * 1e3)
+                .fold(0.0, f64::max),
+            deliberate_ms,
+        }
+    }
+
+    /// Runs really at once: no more than there are runs.
+    fn parallelism(&self) -> usize {
+        self.jobs.min(self.runs).max(1)
+    }
+
+    /// The issue's bound on the matrix's wall time.
+    fn bound_ms(&self) -> f64 {
+        MATRIX_TARGET_FACTOR * self.deliberate_ms / self.parallelism() as f64
+    }
+
+    /// No schedule of these runs on `parallelism` workers can take less: the longest run, or
+    /// all the runs' time spread evenly.
+    fn schedule_floor_ms(&self) -> f64 {
+        self.longest_run_ms
+            .max(self.run_time_ms / self.parallelism() as f64)
+    }
+
+    fn deliberate_share(&self) -> f64 {
+        if self.run_time_ms > 0.0 {
+            self.deliberate_ms / self.run_time_ms
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The scaled `pause` steps a run's case plans (no action in the trace marks them).
+fn planned_pauses_ms(run: &PlannedRun, time_scale: f64) -> u64 {
+    run.case
+        .stop
+        .steps
+        .iter()
+        .map(|step| match step {
+            Step::Pause { ms } => scale_ms(*ms, time_scale),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// One overhead run split at the trace's stamps, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct OverheadSample {
+    /// Harness call → the probe's first `started` report: launcher, sandbox, PID 1, probe.
+    start: f64,
+    /// The stop signal sent → PID 1 reaped.
+    stop: f64,
+    /// PID 1 reaped → the harness has the judged record and the run directory is gone.
+    teardown: f64,
+    /// The whole run.
+    total: f64,
+}
+
+impl OverheadSample {
+    fn split(begun: u64, ended: u64, trace: &Trace) -> anyhow::Result<Self> {
+        let started = trace
+            .reports
+            .iter()
+            .filter(|r| matches!(r.event, Event::Started { .. }))
+            .map(|r| r.mono_ns)
+            .min()
+            .context("no started report")?;
+        let stamp = |wanted: fn(&ActionKind) -> bool| {
+            trace
+                .actions
+                .iter()
+                .find(|a| wanted(&a.what))
+                .map(|a| a.mono_ns)
+        };
+        let stop_sent = stamp(|a| matches!(a, ActionKind::SignalSent { stop: true, .. }))
+            .context("no stop signal in the trace")?;
+        let exited = stamp(|a| matches!(a, ActionKind::Pid1Exited { .. }))
+            .context("PID 1's exit is not in the trace")?;
+        let ms = |from: u64, to: u64| to.saturating_sub(from) as f64 / 1e6;
+        Ok(OverheadSample {
+            start: ms(begun, started),
+            stop: ms(stop_sent, exited),
+            teardown: ms(exited, ended),
+            total: ms(begun, ended),
+        })
+    }
+}
+
+/// Median and 95th percentile of a measure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Spread {
+    median: f64,
+    p95: f64,
+}
+
+impl Spread {
+    fn of(values: impl Iterator<Item = f64>) -> Spread {
+        let mut sorted: Vec<f64> = values.collect();
+        sorted.sort_by(f64::total_cmp);
+        Spread {
+            median: percentile(&sorted, 0.50),
+            p95: percentile(&sorted, 0.95),
+        }
+    }
+}
+
+/// The nearest-rank percentile `p` (0..=1) of sorted values; 0 for none.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// The overhead part's figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct OverheadFigures {
+    runs: usize,
+    start: Spread,
+    stop: Spread,
+    teardown: Spread,
+    total: Spread,
+}
+
+impl OverheadFigures {
+    fn from_samples(samples: &[OverheadSample]) -> Self {
+        OverheadFigures {
+            runs: samples.len(),
+            start: Spread::of(samples.iter().map(|s| s.start)),
+            stop: Spread::of(samples.iter().map(|s| s.stop)),
+            teardown: Spread::of(samples.iter().map(|s| s.teardown)),
+            total: Spread::of(samples.iter().map(|s| s.total)),
+        }
+    }
+}
+
+fn round(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+fn render_json(matrix: &MatrixFigures, overhead: &OverheadFigures) -> serde_json::Value {
+    let spread = |s: Spread| json!({ "median_ms": round(s.median), "p95_ms": round(s.p95) });
+    json!({
+        "machine": {
+            "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            "load_average": load_average(),
+        },
+        "build": build_profile(),
+        "matrix": {
+            "runs": matrix.runs,
+            "jobs": matrix.jobs,
+            "wall_ms": round(matrix.wall_ms),
+            "sum_of_run_times_ms": round(matrix.run_time_ms),
+            "deliberate_wait_ms": round(matrix.deliberate_ms),
+            "overhead_ms": round(matrix.run_time_ms - matrix.deliberate_ms),
+            "deliberate_share": round(matrix.deliberate_share()),
+            "longest_run_ms": round(matrix.longest_run_ms),
+            "schedule_floor_ms": round(matrix.schedule_floor_ms()),
+            "target_wall_ms": round(matrix.bound_ms()),
+            "within_target": matrix.wall_ms <= matrix.bound_ms(),
+        },
+        "overhead": {
+            "runs": overhead.runs,
+            "case": "fixtures/bench/cases/no-wait.toml",
+            "candidate": "bare",
+            "total": spread(overhead.total),
+            "start": spread(overhead.start),
+            "stop": spread(overhead.stop),
+            "teardown": spread(overhead.teardown),
+            "target_median_ms": OVERHEAD_TARGET_MS,
+            "within_target": overhead.total.median <= OVERHEAD_TARGET_MS,
+        },
+    })
+}
+
+/// `debug` under `cargo xtask` (cargo's dev profile), `release` otherwise: the launcher is
+/// this binary, so its build shows in every figure.
+fn build_profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
+}
+
+/// The first field of /proc/loadavg: how busy the (shared) machine was.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn render_markdown(matrix: &MatrixFigures, overhead: &OverheadFigures) -> String {
+    let verdict = |ok: bool| if ok { "met" } else { "**missed**" };
+    let mut text = String::from("# pid1check benchmark (`cargo xtask bench`)\n\n");
+    text.push_str(&format!(
+        "{} cores, load average {} when the report was written, {} build of the launcher.\n\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_average(),
+        build_profile()
+    ));
+    text.push_str(&format!(
+        "## The default matrix\n\n\
+         | measure | value |\n| --- | --- |\n\
+         | runs | {} |\n| runs at once (`--jobs`) | {} |\n\
+         | wall time | {:.0} ms |\n\
+         | sum of the runs' times | {:.0} ms |\n\
+         | of which deliberate waiting (grace periods, workload delays, settling scans) | {:.0} ms ({:.0} %) |\n\
+         | of which overhead | {:.0} ms ({:.0} %) |\n\
+         | target: wall ≤ {MATRIX_TARGET_FACTOR} × deliberate / {} | {:.0} ms: {} |\n\
+         | floor of any schedule: max(longest run {:.0} ms, sum of run times / {}) | {:.0} ms |\n\n",
+        matrix.runs,
+        matrix.jobs,
+        matrix.wall_ms,
+        matrix.run_time_ms,
+        matrix.deliberate_ms,
+        100.0 * matrix.deliberate_share(),
+        matrix.run_time_ms - matrix.deliberate_ms,
+        100.0 * (1.0 - matrix.deliberate_share()),
+        matrix.parallelism(),
+        matrix.bound_ms(),
+        verdict(matrix.wall_ms <= matrix.bound_ms()),
+        matrix.longest_run_ms,
+        matrix.parallelism(),
+        matrix.schedule_floor_ms(),
+    ));
+    text.push_str(&format!(
+        "## Per-run overhead: `bare` × `no-wait`, {} runs one at a time\n\n\
+         | part | median | p95 |\n| --- | --- | --- |\n",
+        overhead.runs
+    ));
+    for (part, spread) in [
+        (
+            "start: launcher, sandbox, PID 1 and probe up",
+            overhead.start,
+        ),
+        ("stop: stop signal → PID 1 reaped", overhead.stop),
+        (
+            "teardown: scans, cgroup, trace, judging, run directory",
+            overhead.teardown,
+        ),
+        ("**whole run**", overhead.total),
+    ] {
+        text.push_str(&format!(
+            "| {part} | {:.2} ms | {:.2} ms |\n",
+            spread.median, spread.p95
+        ));
+    }
+    text.push_str(&format!(
+        "\nTarget: median under {OVERHEAD_TARGET_MS} ms: {}.\n",
+        verdict(overhead.total.median <= OVERHEAD_TARGET_MS)
+    ));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use harness::signal::SignalNumber;
+    use harness::trace::Action;
+
+    use super::*;
+
+    fn at(ms: u64, what: ActionKind) -> Action {
+        Action {
+            mono_ns: ms * 1_000_000,
+            what,
+        }
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let values: Vec<f64> = (1..=200).map(f64::from).collect();
+        assert_eq!(percentile(&values, 0.50), 100.0);
+        assert_eq!(percentile(&values, 0.95), 190.0);
+        assert_eq!(percentile(&[7.0], 0.95), 7.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+        let spread = Spread::of([3.0, 1.0, 2.0].into_iter());
+        assert_eq!((spread.median, spread.p95), (2.0, 3.0));
+    }
+
+    #[test]
+    fn deliberate_waiting_is_grace_waited_out_settling_scans_and_waits_for_exits() {
+        let trace = Trace {
+            actions: vec![
+                at(10, ActionKind::Ready),
+                // The workload's own 50 ms delay before the daemon exits: waited for.
+                at(
+                    60,
+                    ActionKind::WaitedExit {
+                        role: "daemon".to_owned(),
+                        exited: true,
+                    },
+                ),
+                // Zombies stayed: the scan settled for its whole 50 ms.
+                at(
+                    110,
+                    ActionKind::ZombieScan {
+                        label: "l".to_owned(),
+                        zombies: vec![3],
+                        peak: 1,
+                    },
+                ),
+                at(
+                    111,
+                    ActionKind::SignalSent {
+                        target: "pid1".to_owned(),
+                        signal: SignalNumber::TERM,
+                        stop: true,
+                    },
+                ),
+                // The grace period, waited out.
+                at(611, ActionKind::Escalated),
+            ],
+            ..Trace::default()
+        };
+        assert_eq!(deliberate_ms(&trace, 7), 50.0 + 50.0 + 500.0 + 7.0);
+    }
+
+    #[test]
+    fn a_scan_that_found_nothing_and_a_prompt_exit_wait_for_nothing() {
+        let trace = Trace {
+            actions: vec![
+                at(10, ActionKind::Ready),
+                at(
+                    12,
+                    ActionKind::ZombieScan {
+                        label: "l".to_owned(),
+                        zombies: Vec::new(),
+                        peak: 0,
+                    },
+                ),
+                at(
+                    13,
+                    ActionKind::SignalSent {
+                        target: "pid1".to_owned(),
+                        signal: SignalNumber::TERM,
+                        stop: true,
+                    },
+                ),
+            ],
+            ..Trace::default()
+        };
+        assert_eq!(deliberate_ms(&trace, 0), 0.0);
+    }
 }

@@ -15,6 +15,7 @@ use harness::matrix::{Matrix, Outcome};
 use harness::observe::witness::{WitnessCollector, remove_stale_instances};
 use harness::plan::plan;
 use harness::run::Launcher;
+use harness::sandbox::PidsLimit;
 use harness::snapshot::{SnapshotStatus, SnapshotStore, snapshot_name};
 use harness::spec::{
     Candidate, CandidateKind, Install, load_candidate, load_candidates, load_cases, load_profiles,
@@ -22,6 +23,7 @@ use harness::spec::{
 };
 
 use crate::exit_code;
+use crate::progress::Progress;
 
 /// Flags of `cargo xtask conformance`.
 #[derive(Debug, Args)]
@@ -155,8 +157,11 @@ fn run_with(root: &Path, args: &ConformanceArgs, witness: &mut Option<PendingWit
     let installs = install_all(root, &candidates);
     let repeat = args.repeat.max(1);
     let runs = ready_runs(plan(&candidates, &cases, &profiles), &installs, repeat);
-    let options = match matrix_options(root, args, probe) {
-        Ok(options) => options,
+    let options = match matrix_options(root, args.time_scale, args.jobs, probe) {
+        Ok(options) => MatrixOptions {
+            witness: !args.no_witness,
+            ..options
+        },
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::from(exit_code::FAILED);
@@ -181,17 +186,11 @@ fn run_with(root: &Path, args: &ConformanceArgs, witness: &mut Option<PendingWit
         _ => Err("setting the witness up failed".to_owned()),
     };
     let started = std::time::Instant::now();
+    let progress = Progress::new(runs.len());
     let records = execute_matrix_witnessed(&runs, &options, &witness, &|record: &RunRecord| {
-        let r = &record.result;
-        eprintln!(
-            "  {:<14} {:<24} {:<14} {:<8} {}",
-            r.candidate,
-            r.case,
-            r.profile,
-            r.outcome.name(),
-            r.reason
-        );
+        progress.run_done(record);
     });
+    progress.finish();
     eprintln!(
         "{} runs in {:.1} s",
         records.len(),
@@ -200,6 +199,16 @@ fn run_with(root: &Path, args: &ConformanceArgs, witness: &mut Option<PendingWit
     // Removing the witness's instance takes tens of milliseconds: in the background while the
     // snapshots are compared and the reports written.
     let closing = std::thread::spawn(move || drop(witness));
+    let unlimited = records
+        .iter()
+        .filter_map(|r| r.raw.as_ref()?.pids_limit.as_ref())
+        .find(|limit| matches!(limit, PidsLimit::None { .. }));
+    if let Some(limit) = unlimited {
+        eprintln!(
+            "warning: {}: a candidate's fork bomb is bounded only by the machine",
+            limit.describe()
+        );
+    }
 
     let mut failed = false;
     if repeat > 1 {
@@ -212,14 +221,7 @@ fn run_with(root: &Path, args: &ConformanceArgs, witness: &mut Option<PendingWit
     }
     failed |= compare_snapshots(root, args, &firsts, filtered);
     let results = firsts.iter().map(|r| r.result.clone()).collect();
-    let mut matrix = assemble_matrix(
-        &candidates,
-        &cases,
-        &profiles,
-        &installs,
-        &options,
-        results,
-    );
+    let mut matrix = assemble_matrix(&candidates, &cases, &profiles, &installs, &options, results);
     let (observers, witness_missing) = observers_that_ran(&firsts);
     matrix.observers = observers.iter().map(|o| o.name().to_owned()).collect();
     if let Some(reason) = witness_missing {
@@ -326,9 +328,12 @@ fn which(program: &str) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-fn matrix_options(
+/// The workspace's matrix options with this binary's hidden `__launch` as the launcher, and
+/// the time scale and job count given (default jobs: 4 × cores).
+pub(crate) fn matrix_options(
     root: &Path,
-    args: &ConformanceArgs,
+    time_scale: f64,
+    jobs: Option<usize>,
     probe: PathBuf,
 ) -> Result<MatrixOptions, String> {
     let program = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
@@ -338,9 +343,8 @@ fn matrix_options(
     };
     let defaults = MatrixOptions::for_workspace(root, probe, launcher);
     Ok(MatrixOptions {
-        time_scale: args.time_scale,
-        jobs: args.jobs.unwrap_or(defaults.jobs),
-        witness: !args.no_witness,
+        time_scale,
+        jobs: jobs.unwrap_or(defaults.jobs),
         ..defaults
     })
 }

@@ -2,10 +2,12 @@
 //! subcommand to its module; all scenario logic lives in the `harness` library.
 
 mod bench;
+mod bench_witness;
 mod candidates;
 mod conformance;
 mod exit_code;
 mod interrupt;
+mod progress;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,8 +28,11 @@ enum Command {
     Conformance(conformance::ConformanceArgs),
     /// Install the candidates under target/candidates (or list them with --list).
     Candidates(candidates::CandidatesArgs),
-    /// Measure what the kernel witness adds to the matrix's wall time.
+    /// Measure the matrix's wall time, its deliberate waiting and the per-run overhead;
+    /// write reports/bench.json and reports/bench.md.
     Bench(bench::BenchArgs),
+    /// Measure what the kernel witness adds to the matrix's wall time.
+    BenchWitness(bench_witness::WitnessBenchArgs),
     /// Internal: the launcher of one run (reads a run spec on stdin).
     #[command(name = "__launch", hide = true)]
     Launch,
@@ -65,6 +70,7 @@ fn main() -> ExitCode {
         }
         Command::Candidates(args) => exit_with(candidates::run(&root, &args)),
         Command::Bench(args) => exit_with(bench::run(&root, &args)),
+        Command::BenchWitness(args) => exit_with(bench_witness::run(&root, &args)),
         Command::Launch => ExitCode::from(u8::try_from(harness::run::launcher_main()).unwrap_or(2)),
     }
 }

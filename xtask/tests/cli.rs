@@ -148,12 +148,23 @@ fn ctrl_c_leaves_no_kernel_witness_instance_behind() {
 }
 
 #[test]
-fn bench_refuses_zero_rounds_before_running_anything() {
+fn bench_witness_refuses_zero_rounds_before_running_anything() {
     let output = xtask()
-        .args(["bench", "--rounds", "0"])
+        .args(["bench-witness", "--rounds", "0"])
         .output()
         .expect("running xtask");
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--rounds"), "{stderr}");
+}
+
+#[test]
+fn bench_refuses_zero_runs_as_bad_input() {
+    let output = xtask()
+        .args(["bench", "--runs", "0"])
+        .output()
+        .expect("running xtask");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--runs"), "{stderr}");
 }

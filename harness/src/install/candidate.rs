@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::debian::DebianRequest;
 use super::error::{InstallError, NotInstalled};
-use super::layout::{probe_binary, resolve_root, shown};
-use super::probe::{build_probe, probe_version};
+use super::layout::{probe_binary, resolve_root, shown, static_binary};
+use super::probe::{build_fixture, build_probe, crate_manifest, probe_version};
 use super::{debian, host, pypi};
 use crate::spec::{Candidate, Install};
 
@@ -53,6 +53,11 @@ pub fn install_candidate(root: &Path, candidate: &Candidate) -> Result<Installed
         Install::Probe => Ok(Installed {
             bin: build_probe(&root)?,
             version: probe_version(&root)?,
+            source: source_label(&candidate.install),
+        }),
+        Install::Fixture { path, binary } => Ok(Installed {
+            bin: build_fixture(&root, path, binary)?,
+            version: crate_manifest(&root, path)?.version,
             source: source_label(&candidate.install),
         }),
     }
@@ -110,6 +115,22 @@ pub fn find_installed(root: &Path, candidate: &Candidate) -> Result<Installed, N
                 source: source_label(&candidate.install),
             })
         }
+        Install::Fixture { path, binary } => {
+            let bin = static_binary(&root, binary);
+            let manifest = crate_manifest(&root, path).map_err(|error| NotInstalled {
+                reason: format!("{name} is not installed: {}", chain(&error)),
+            })?;
+            if !bin.is_file() {
+                return Err(NotInstalled {
+                    reason: format!("{name} is not installed: no {}", shown(&root, &bin)),
+                });
+            }
+            Ok(Installed {
+                bin,
+                version: manifest.version,
+                source: source_label(&candidate.install),
+            })
+        }
     }
 }
 
@@ -131,6 +152,7 @@ pub fn source_label(install: &Install) -> String {
         Install::Pypi { package, .. } => format!("pypi:{package}"),
         Install::Host { path } => format!("host:{path}"),
         Install::Probe => "probe:fixtures/probe".to_owned(),
+        Install::Fixture { path, binary } => format!("fixture:{path} ({binary})"),
     }
 }
 

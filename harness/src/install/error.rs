@@ -198,10 +198,11 @@ pub enum InstallError {
         /// The venv's `bin/`.
         bin_dir: PathBuf,
     },
-    /// The probe's manifest could not be read or has no `package.version`.
-    #[error("reading the probe's version from {}", path.display())]
+    /// A fixture crate's manifest (the probe's, a test candidate's) could not be read or has
+    /// no `package.name` or `package.version`.
+    #[error("reading the crate manifest {}", path.display())]
     ProbeVersion {
-        /// `fixtures/probe/Cargo.toml`.
+        /// `fixtures/probe/Cargo.toml`, `fixtures/hostile/Cargo.toml`.
         path: PathBuf,
         /// Why.
         #[source]
@@ -210,6 +211,15 @@ pub enum InstallError {
     /// `cargo build` of the probe failed, or left no binary.
     #[error("building the static probe")]
     ProbeBuild {
+        /// The failed command.
+        #[source]
+        source: CommandError,
+    },
+    /// `cargo build` of a fixture crate's binary failed, or left no binary.
+    #[error("building the static fixture binary {binary}")]
+    FixtureBuild {
+        /// The binary's name.
+        binary: String,
         /// The failed command.
         #[source]
         source: CommandError,
@@ -270,6 +280,9 @@ pub enum ManifestError {
     /// `[package] version` is absent or not a string.
     #[error("no string `version` in `[package]`")]
     NoVersion,
+    /// `[package] name` is absent or not a string.
+    #[error("no string `name` in `[package]`")]
+    NoName,
 }
 
 /// A candidate is not installed (or its host binary is not usable); nothing was changed to find

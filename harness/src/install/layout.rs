@@ -6,7 +6,7 @@
 //! target/candidates/NAME/VERSION/               `dpkg -x` of the package(s) + installed.json
 //! target/candidates/NAME/venv/                  a PyPI candidate's venv + installed.json
 //! target/probe/.lock                            serialises probe builds
-//! target/probe/x86_64-unknown-linux-gnu/release/probe
+//! target/probe/x86_64-unknown-linux-gnu/release/probe   (and static fixture binaries: hostile)
 //! ```
 
 use std::fs::File;
@@ -45,10 +45,15 @@ pub(crate) fn probe_target_dir(root: &Path) -> PathBuf {
 
 /// Where [`build_probe`](super::build_probe) leaves the static probe (it may not exist yet).
 pub fn probe_binary(root: &Path) -> PathBuf {
+    static_binary(root, PROBE_BIN)
+}
+
+/// Where a static build of the binary `name` lands (the probe, a fixture candidate).
+pub(crate) fn static_binary(root: &Path, name: &str) -> PathBuf {
     probe_target_dir(root)
         .join(PROBE_TARGET)
         .join("release")
-        .join(PROBE_BIN)
+        .join(name)
 }
 
 /// `path` relative to `root` when it is inside it, for messages.

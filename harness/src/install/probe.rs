@@ -9,10 +9,11 @@ use super::command::{describe, run_streamed};
 use super::error::{CommandError, InstallError, ManifestError};
 use super::layout::{
     PROBE_TARGET, create_dir, lock_exclusive, probe_binary, probe_target_dir, resolve_root,
+    static_binary,
 };
 
-/// The probe's cargo package.
-const PROBE_PACKAGE: &str = "pid1check-probe";
+/// The probe's crate, relative to the workspace root.
+const PROBE_CRATE: &str = "fixtures/probe";
 
 /// Builds the static probe from `<root>/fixtures/probe` and returns the binary's absolute path,
 /// `<root>/target/probe/x86_64-unknown-linux-gnu/release/probe`.
@@ -24,43 +25,89 @@ const PROBE_PACKAGE: &str = "pid1check-probe";
 /// no-op time.
 pub fn build_probe(root: &Path) -> Result<PathBuf, InstallError> {
     let root = resolve_root(root)?;
-    let target_dir = probe_target_dir(&root);
+    let package = crate_manifest(&root, PROBE_CRATE)?.name;
+    build_static(&root, &package, None, |source| InstallError::ProbeBuild {
+        source,
+    })?;
+    Ok(probe_binary(&root))
+}
+
+/// Builds binary `binary` of the workspace crate in `<root>/<crate_dir>` the way the probe is
+/// built (static, in the probe's target directory, whose dependencies it shares) and returns
+/// its absolute path.
+pub(crate) fn build_fixture(
+    root: &Path,
+    crate_dir: &str,
+    binary: &str,
+) -> Result<PathBuf, InstallError> {
+    let root = resolve_root(root)?;
+    let package = crate_manifest(&root, crate_dir)?.name;
+    build_static(&root, &package, Some(binary), |source| {
+        InstallError::FixtureBuild {
+            binary: binary.to_owned(),
+            source,
+        }
+    })?;
+    Ok(static_binary(&root, binary))
+}
+
+/// `cargo build -p PACKAGE [--bin BINARY]`, static, into `target/probe`; checks the binary is
+/// there (the probe's `probe` when no binary is named). `failed` names what was being built.
+fn build_static(
+    root: &Path,
+    package: &str,
+    binary: Option<&str>,
+    failed: impl Fn(CommandError) -> InstallError,
+) -> Result<(), InstallError> {
+    let target_dir = probe_target_dir(root);
     create_dir(&target_dir)?;
     let _lock = lock_exclusive(&target_dir.join(".lock"))?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut command = Command::new(cargo);
+    command.current_dir(root).args([
+        "build",
+        "-p",
+        package,
+        "--release",
+        "--target",
+        PROBE_TARGET,
+    ]);
+    if let Some(binary) = binary {
+        command.args(["--bin", binary]);
+    }
     command
-        .current_dir(&root)
-        .args([
-            "build",
-            "-p",
-            PROBE_PACKAGE,
-            "--release",
-            "--target",
-            PROBE_TARGET,
-        ])
         .arg("--target-dir")
         .arg(&target_dir)
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         // It would override RUSTFLAGS (cargo reads it first); a parent cargo may have set it.
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
-    run_streamed(&mut command).map_err(|source| InstallError::ProbeBuild { source })?;
-    let binary = probe_binary(&root);
-    if !binary.is_file() {
-        return Err(InstallError::ProbeBuild {
-            source: CommandError::Unexpected {
-                command: describe(&command),
-                problem: format!("left no {}", binary.display()),
-            },
-        });
+    run_streamed(&mut command).map_err(&failed)?;
+    let built = match binary {
+        Some(binary) => static_binary(root, binary),
+        None => probe_binary(root),
+    };
+    if !built.is_file() {
+        return Err(failed(CommandError::Unexpected {
+            command: describe(&command),
+            problem: format!("left no {}", built.display()),
+        }));
     }
-    Ok(binary)
+    Ok(())
 }
 
-/// The probe crate's version, from `<root>/fixtures/probe/Cargo.toml` (the source the binary
-/// is built from, not the version this library was compiled with).
-pub(crate) fn probe_version(root: &Path) -> Result<String, InstallError> {
-    let path = root.join("fixtures").join("probe").join("Cargo.toml");
+/// A fixture crate's `[package]` name and version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CrateManifest {
+    /// `package.name`.
+    pub(crate) name: String,
+    /// `package.version`.
+    pub(crate) version: String,
+}
+
+/// Reads `<root>/<crate_dir>/Cargo.toml` (the source a binary is built from, not the version
+/// this library was compiled with).
+pub(crate) fn crate_manifest(root: &Path, crate_dir: &str) -> Result<CrateManifest, InstallError> {
+    let path = root.join(crate_dir).join("Cargo.toml");
     let error = |source| InstallError::ProbeVersion {
         path: path.clone(),
         source,
@@ -69,12 +116,22 @@ pub(crate) fn probe_version(root: &Path) -> Result<String, InstallError> {
         std::fs::read_to_string(&path).map_err(|source| error(ManifestError::Read(source)))?;
     let manifest: toml::Table =
         toml::from_str(&text).map_err(|source| error(ManifestError::Parse(source)))?;
-    manifest
-        .get("package")
-        .and_then(|package| package.get("version"))
-        .and_then(toml::Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| error(ManifestError::NoVersion))
+    let field = |key: &str| {
+        manifest
+            .get("package")
+            .and_then(|package| package.get(key))
+            .and_then(toml::Value::as_str)
+            .map(str::to_owned)
+    };
+    Ok(CrateManifest {
+        name: field("name").ok_or_else(|| error(ManifestError::NoName))?,
+        version: field("version").ok_or_else(|| error(ManifestError::NoVersion))?,
+    })
+}
+
+/// The probe crate's version, from `<root>/fixtures/probe/Cargo.toml`.
+pub(crate) fn probe_version(root: &Path) -> Result<String, InstallError> {
+    crate_manifest(root, PROBE_CRATE).map(|manifest| manifest.version)
 }
 
 #[cfg(test)]
@@ -100,7 +157,7 @@ mod tests {
         std::fs::create_dir_all(&dir)?;
         std::fs::write(
             dir.join("Cargo.toml"),
-            "[package]\nversion.workspace = true\n",
+            "[package]\nname = \"p\"\nversion.workspace = true\n",
         )?;
         let Err(error) = probe_version(root.path()) else {
             panic!("a workspace-inherited version is not read");

@@ -531,6 +531,7 @@ impl Driver {
             .collect();
         self.record(ActionKind::SurvivorScan { survivors });
         Trace {
+            pids_limit: self.pid1.finish_pids_limit(),
             reports: self.reports,
             actions: self.actions,
             end: self.end,

@@ -6,11 +6,13 @@
 
 mod enter;
 mod mounts;
+mod pids;
 mod spawn;
 pub(crate) mod sys;
 
 pub use enter::{Inside, exec_inside};
 pub use mounts::{MountOp, RootView, mount_plan};
+pub use pids::{PIDS_MAX, PidsLimit};
 pub use spawn::{Pid1, SandboxError, spawn_pid1};
 
 use std::path::PathBuf;

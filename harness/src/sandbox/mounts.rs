@@ -244,8 +244,11 @@ fn dev_ops(dev: &Path) -> Vec<MountOp> {
     ops
 }
 
-/// The probe's channel at the same path in every root: the run's channel directory
-/// (read-write: the socket lives there) and the probe binary (read-only).
+/// The probe's channel at the same path in every root: the run's channel directory and the
+/// probe binary, both read-only. The probe only connects to the socket there, which a
+/// read-only mount allows (the kernel refuses writes to regular files, directories and links
+/// only: fs/namei.c, inode_permission), so PID 1 cannot rewrite the workload or leave files in
+/// the host's run directory. The probe's mount point is created by [`super::spawn_pid1`].
 fn channel_ops(spec: &SandboxSpec, root: &Path) -> Vec<MountOp> {
     let inside = under(root, CHANNEL_DIR);
     vec![
@@ -256,11 +259,7 @@ fn channel_ops(spec: &SandboxSpec, root: &Path) -> Vec<MountOp> {
             source: spec.channel_dir(),
             target: inside.clone(),
             recursive: false,
-            read_only: false,
-        },
-        // The mount point for the probe, created in the (bound) host channel directory.
-        MountOp::Touch {
-            path: inside.join(PROBE_FILE),
+            read_only: true,
         },
         MountOp::Bind {
             source: spec.probe.clone(),

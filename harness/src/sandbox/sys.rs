@@ -196,3 +196,40 @@ pub(crate) fn reap_pidfd(
         },
     }))
 }
+
+/// `setrlimit(RLIMIT_NPROC)`: at most `max` processes for this process's real uid (in its user
+/// namespace), soft and hard.
+pub(crate) fn limit_processes(max: u64) -> io::Result<()> {
+    let limit = libc::rlimit {
+        rlim_cur: max,
+        rlim_max: max,
+    };
+    // SAFETY: `limit` is a valid, initialised rlimit read by the call.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NPROC, &limit) } == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Mark every descriptor above stderr close-on-exec (`close_range(3, ~0,
+/// CLOSE_RANGE_CLOEXEC)`), so PID 1 starts with 0, 1 and 2 only, as runc does
+/// (libcontainer/utils: CloseExecFrom): whatever the launcher inherited (a test runner's
+/// jobserver pipes) must not leak into the sandbox. The failure pipe to the parent was
+/// close-on-exec already and keeps working until `execve`.
+pub(crate) fn close_other_fds_on_exec() -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments; it changes only descriptor flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC as libc::c_uint,
+        )
+    };
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

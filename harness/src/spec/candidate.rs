@@ -78,4 +78,12 @@ pub enum Install {
     },
     /// The probe itself is PID 1; `{bin}` is the probe.
     Probe,
+    /// A binary of a crate of this workspace (a test-only candidate such as
+    /// `fixtures/hostile`), built static like the probe.
+    Fixture {
+        /// The crate's directory, relative to the workspace root (`fixtures/hostile`).
+        path: String,
+        /// The binary's name (`[[bin]] name` in its manifest).
+        binary: String,
+    },
 }

@@ -11,6 +11,8 @@
 //! A directory loads file by file: a bad file becomes an error and the rest still load, so one
 //! typo does not stop the matrix.
 
+#[cfg(test)]
+mod properties;
 mod span;
 mod validate;
 
@@ -502,6 +504,16 @@ mod tests {
             "is not a path inside the package",
         ),
         (
+            "fixture-path-escapes",
+            "8:8: install.path",
+            "\"../elsewhere\" is not a crate directory of the workspace",
+        ),
+        (
+            "fixture-binary-path",
+            "9:10: install.binary",
+            "\"bin/hostile\" is not a binary name",
+        ),
+        (
             "host-path-relative",
             "8:8: install.path",
             "\"bin/sh\" is not an absolute path",
@@ -599,15 +611,17 @@ mod tests {
 
     #[test]
     fn every_candidate_in_fixtures_loads() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/candidates");
-        let loaded = load_candidates(&dir);
-        let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
-        assert!(errors.is_empty(), "{}", errors.join("\n"));
-        assert!(
-            !loaded.items.is_empty(),
-            "{} holds no candidate",
-            dir.display()
-        );
+        for folder in ["../fixtures/candidates", "../fixtures/hostile/candidates"] {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
+            let loaded = load_candidates(&dir);
+            let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+            assert!(errors.is_empty(), "{}", errors.join("\n"));
+            assert!(
+                !loaded.items.is_empty(),
+                "{} holds no candidate",
+                dir.display()
+            );
+        }
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! candidates in real sandboxes, so they need root or user namespaces, and the network to the
 //! Debian registry on first use (the candidates install themselves under target/).
 
+mod determinism;
+mod hostile;
 mod matrix;
 mod profiles;
 mod safety;

@@ -91,6 +91,18 @@ pub fn profile(name: &str) -> Profile {
     load_profile(&path).unwrap_or_else(|error| panic!("{error}"))
 }
 
+/// A test-only hostile candidate from `fixtures/hostile/candidates/NAME.toml` (kept out of
+/// `fixtures/candidates` so the default matrix never runs it).
+pub fn hostile_candidate(name: &str) -> Candidate {
+    let path = root()
+        .join("fixtures/hostile/candidates")
+        .join(format!("{name}.toml"));
+    match harness::spec::load_candidate(&path) {
+        Ok(candidate) => candidate,
+        Err(error) => panic!("{}", harness::conformance::chain(&error)),
+    }
+}
+
 /// Install (if needed) one candidate × case under `profile`, ready to execute.
 pub fn ready_with(candidate: Candidate, case: Case, profile: Profile) -> ReadyRun {
     let install = install_candidate(&root(), &candidate)

@@ -344,10 +344,7 @@ pub(super) fn validate_candidate(candidate: &Candidate) -> Result<(), Invalid> {
             extra_packages,
         } => {
             not_blank(package, install.key("package"), "name the Debian package")?;
-            let inside = !binary.is_empty()
-                && !binary.starts_with('/')
-                && !binary.split('/').any(|part| part == "..");
-            if !inside {
+            if !stays_inside(binary) {
                 return Err(at(
                     install.key("binary"),
                     format!(
@@ -388,6 +385,24 @@ pub(super) fn validate_candidate(candidate: &Candidate) -> Result<(), Invalid> {
             }
         }
         Install::Probe => {}
+        Install::Fixture { path, binary } => {
+            if !stays_inside(path) {
+                return Err(at(
+                    install.key("path"),
+                    format!(
+                        "{path:?} is not a crate directory of the workspace: write it relative \
+                         to the workspace root, like \"fixtures/hostile\""
+                    ),
+                ));
+            }
+            let plain = !binary.is_empty() && !binary.contains('/') && !binary.starts_with('.');
+            if !plain {
+                return Err(at(
+                    install.key("binary"),
+                    format!("{binary:?} is not a binary name: write its `[[bin]] name`"),
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -430,6 +445,11 @@ pub(super) fn validate_profile(profile: &Profile) -> Result<(), Invalid> {
         ));
     }
     Ok(())
+}
+
+/// Whether `path` is relative and cannot climb out of the directory it is relative to.
+fn stays_inside(path: &str) -> bool {
+    !path.is_empty() && !path.starts_with('/') && !path.split('/').any(|part| part == "..")
 }
 
 /// The `{name}` placeholders in an argument, `name` being `[A-Za-z_][A-Za-z0-9_]*`; other
