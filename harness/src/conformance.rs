@@ -21,7 +21,7 @@ use crate::sandbox::SandboxMode;
 use crate::spec::{Candidate, Case, Profile};
 use crate::stop::{StopSequence, StopSignal};
 use crate::trace::{ActionKind, RunEnd, Trace};
-use crate::verdict::{judge, killed_without_cleanup, outcome};
+use crate::verdict::{judge_service, killed_without_cleanup, outcome};
 
 /// Settings shared by every run of a matrix.
 #[derive(Debug, Clone)]
@@ -248,7 +248,12 @@ pub fn execute_one(ready: &ReadyRun, options: &MatrixOptions) -> RunRecord {
 pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f64) -> RunRecord {
     let run = &ready.run;
     let normal = normalise(&trace, &run.case);
-    let verdicts = judge(&run.case, &normal, &Observer::BASELINE);
+    let verdicts = judge_service(
+        &run.case,
+        &normal,
+        &Observer::BASELINE,
+        run.candidate.service_stop_signal,
+    );
     let (mut outcome, mut reason) = outcome(&verdicts);
     match &trace.end {
         RunEnd::Completed => {}

@@ -59,7 +59,23 @@ pub struct Verdict {
 /// Judges every expectation of `case` (`must` first, in file order) against `trace`, knowing
 /// which `observers` ran.
 pub fn judge(case: &Case, trace: &NormalTrace, observers: &[Observer]) -> Vec<Verdict> {
-    let facts = Facts { trace, observers };
+    judge_service(case, trace, observers, None)
+}
+
+/// [`judge`] for a system manager that stops its app with `service_stop` (systemd's
+/// `KillSignal=`): `stop` in the case's expectations about the workload means that signal,
+/// not the one the runtime sent PID 1. With `None` it is [`judge`].
+pub fn judge_service(
+    case: &Case,
+    trace: &NormalTrace,
+    observers: &[Observer],
+    service_stop: Option<SignalNumber>,
+) -> Vec<Verdict> {
+    let facts = Facts {
+        trace,
+        observers,
+        service_stop,
+    };
     let setup_failed = facts.run_end().filter(|e| e.detail == "setup-failed");
     case.expectations()
         .into_iter()
@@ -194,6 +210,8 @@ fn unknown(evidence: String) -> Decision {
 struct Facts<'a> {
     trace: &'a NormalTrace,
     observers: &'a [Observer],
+    /// The signal a system manager stops its services with, if the candidate is one.
+    service_stop: Option<SignalNumber>,
 }
 
 impl<'a> Facts<'a> {
@@ -234,7 +252,8 @@ impl<'a> Facts<'a> {
     }
 
     /// The name of the signal `signal` stands for in this run: `stop` is the stop signal the
-    /// runtime sent; a run where it sent none (SIGKILL at once) makes the expectation n/a.
+    /// runtime sent (or, under a system manager, the signal it stops its services with); a run
+    /// where the runtime sent none (SIGKILL at once) makes the expectation n/a.
     fn resolve(&self, signal: SignalRef) -> Result<String, Decision> {
         match signal {
             SignalRef::Signal(signal) => Ok(signal.name()),
@@ -248,6 +267,7 @@ impl<'a> Facts<'a> {
                         && e.detail.ends_with(STOP_SIGNAL_MARK)
                 })
                 .and_then(|e| e.signal.clone())
+                .map(|sent| self.service_stop.map_or(sent, SignalNumber::name))
                 .ok_or_else(|| {
                     (
                         VerdictResult::NotApplicable,
@@ -574,6 +594,16 @@ mod tests {
             .build()
     }
 
+    /// The runtime sends no stop signal and SIGKILLs PID 1 at once (containerd, timeout 0).
+    fn killed_at_once() -> Trace {
+        TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .ready(4)
+            .escalated(10)
+            .pid1_exited(11, KILLED)
+            .build()
+    }
+
     /// Nobody handles TERM in time: the runtime SIGKILLs PID 1 at 30; app catches TERM late.
     fn escalation() -> Trace {
         TraceBuilder::new()
@@ -633,15 +663,44 @@ mod tests {
             "TERM is not the stop signal here"
         );
         assert!(evidence.starts_with("app never caught PWR"), "{evidence}");
-        let killed_at_once = TraceBuilder::new()
-            .started(1, "app", 2, [1, 1, 1])
-            .ready(4)
-            .escalated(10)
-            .pid1_exited(11, KILLED)
-            .build();
+        let killed_at_once = killed_at_once();
         let (result, evidence) = one(stop, &killed_at_once, BASELINE);
         assert_eq!(result, VerdictResult::NotApplicable);
         assert_eq!(evidence, "the runtime sent no stop signal in this run");
+    }
+
+    /// Under a system manager, `stop` for the app is the manager's service stop signal: the
+    /// runtime's RTMIN+3 went to systemd, which sent the app TERM. Without the runtime's
+    /// signal it stays n/a.
+    #[test]
+    fn stop_means_the_service_stop_signal_under_a_system_manager() {
+        let stop = ExpectationKind::Caught {
+            role: "app".to_owned(),
+            signal: SignalRef::Stop,
+        };
+        let case = with(vec![stop], Vec::new());
+        let halt = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .ready(4)
+            .stop(10, libc::SIGRTMIN() + 3)
+            .caught(11, "app", 2, TERM, 1)
+            .pid1_exited(20, ExitStatus::Exited { code: 0 })
+            .build();
+        let judged = |trace: &Trace, service: Option<SignalNumber>| {
+            let verdict = &judge_service(&case, &normalise(trace, &case), BASELINE, service)[0];
+            (verdict.result, verdict.evidence.clone())
+        };
+        let (result, evidence) = judged(&halt, Some(SignalNumber::TERM));
+        assert_eq!(result, VerdictResult::Pass, "{evidence}");
+        let (result, evidence) = judged(&halt, None);
+        assert_eq!(
+            result,
+            VerdictResult::Fail,
+            "RTMIN+3 is the stop signal: {evidence}"
+        );
+        let killed_at_once = killed_at_once();
+        let (result, _) = judged(&killed_at_once, Some(SignalNumber::TERM));
+        assert_eq!(result, VerdictResult::NotApplicable);
     }
 
     #[test]

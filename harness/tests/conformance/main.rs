@@ -6,3 +6,4 @@ mod matrix;
 mod profiles;
 mod safety;
 mod support;
+mod systemd;

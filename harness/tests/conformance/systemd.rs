@@ -1,0 +1,136 @@
+//! The headline comparison of the runtime-profiles issue: the real systemd 252 of this machine
+//! as PID 1, its app a service, stopped the way each runtime stops it. Each expected outcome
+//! is stated with the fact it follows from (/work/briefs/runtime-facts.md §9):
+//!
+//! - docker sends SIGTERM, which makes the system manager re-execute itself [S1]; the service
+//!   is never stopped and the runtime SIGKILLs PID 1 at the end of the grace period: fail.
+//! - podman sees a systemd command and sends SIGRTMIN+3, which starts halt.target [S3]: the
+//!   service gets its KillSignal, SIGTERM [S8], exits 0, and systemd-shutdown, lacking
+//!   CAP_SYS_BOOT, exits 0 [S4]: pass.
+//! - the kubelet with the preStop hook `kill -RTMIN+3 1` halts it the same way: pass.
+//! - LXC sends SIGRTMIN+3 because systemd blocks it (SigBlk); LXC leaves CAP_SYS_BOOT, so the
+//!   halt's reboot() ends the namespace and PID 1's status is SIGINT [S5]: pass (the `should`
+//!   on exit code 0 fails, truthfully).
+
+use harness::conformance::RunRecord;
+use harness::matrix::Outcome;
+use rstest::rstest;
+
+use crate::support::{candidate, case, execute_with, options, profile};
+
+/// The rendered line of `role`'s first `event`, without its phase-independent columns: the
+/// signal and the detail (`TERM from=pid1 code=SI_USER`).
+fn line(record: &RunRecord, role: &str, event: &str) -> Option<String> {
+    record
+        .normal
+        .events
+        .iter()
+        .find(|e| e.role == role && e.event == event)
+        .map(|e| format!("{} {}", e.signal.as_deref().unwrap_or("-"), e.detail))
+}
+
+fn run(candidate_name: &str, profile_name: &str) -> RunRecord {
+    execute_with(
+        candidate(candidate_name),
+        case("term-forward"),
+        profile(profile_name),
+        &options(),
+    )
+}
+
+/// What one systemd run under one runtime must show.
+struct Expected {
+    stop_signal: &'static str,
+    outcome: Outcome,
+    /// PID 1's status as the launcher saw it.
+    pid1: &'static str,
+    /// Whether the app caught SIGTERM from systemd before any SIGKILL.
+    app_stopped_by_systemd: bool,
+}
+
+#[rstest]
+// SIGTERM = daemon-reexec [S1]: the app hears nothing, the runtime kills at the deadline.
+#[case::docker("systemd", "docker", Expected { stop_signal: "TERM", outcome: Outcome::Fail, pid1: "status=signal:KILL", app_stopped_by_systemd: false })]
+// podman's systemd mode sends RTMIN+3 [S3]; no CAP_SYS_BOOT, so systemd exits 0 [S4].
+#[case::podman("systemd", "podman", Expected { stop_signal: "RTMIN+3", outcome: Outcome::Pass, pid1: "status=exit:0", app_stopped_by_systemd: true })]
+// The preStop hook halts systemd; the kubelet's SIGTERM after it changes nothing.
+#[case::kubernetes_prestop("systemd", "kubernetes-prestop-rtmin3", Expected { stop_signal: "TERM", outcome: Outcome::Pass, pid1: "status=exit:0", app_stopped_by_systemd: true })]
+// systemd blocks RTMIN+3, so LXC sends it; with CAP_SYS_BOOT the halt ends the namespace with
+// SIGINT [S5].
+#[case::lxc("systemd", "lxc", Expected { stop_signal: "RTMIN+3", outcome: Outcome::Pass, pid1: "status=signal:INT", app_stopped_by_systemd: true })]
+// The same image with STOPSIGNAL SIGRTMIN+3 stops cleanly under docker too.
+#[case::docker_stopsignal("systemd-stopsignal", "docker", Expected { stop_signal: "RTMIN+3", outcome: Outcome::Pass, pid1: "status=exit:0", app_stopped_by_systemd: true })]
+fn systemd_stops_the_way_each_runtime_asks(
+    #[case] candidate_name: &str,
+    #[case] profile_name: &str,
+    #[case] expected: Expected,
+) {
+    let record = run(candidate_name, profile_name);
+    let text = record.normal.render();
+    assert_eq!(
+        record.result.stop_signal, expected.stop_signal,
+        "{}: {text}",
+        record.result.stop_why
+    );
+    assert_eq!(
+        record.result.outcome, expected.outcome,
+        "{}: {text}",
+        record.result.reason
+    );
+    assert_eq!(
+        line(&record, "pid1", "exited").as_deref(),
+        Some(format!("- {}", expected.pid1).as_str()),
+        "{text}"
+    );
+    let caught = line(&record, "app", "caught");
+    let escalated = line(&record, "runtime", "escalated").is_some();
+    if expected.app_stopped_by_systemd {
+        assert_eq!(
+            caught.as_deref(),
+            Some("TERM from=pid1 code=SI_USER"),
+            "systemd stops the service with its KillSignal: {text}"
+        );
+        assert_eq!(
+            line(&record, "app", "exiting").as_deref(),
+            Some("- code=0"),
+            "{text}"
+        );
+        assert!(!escalated, "the halt finished within the grace: {text}");
+    } else {
+        assert_eq!(
+            caught, None,
+            "the re-executing manager stops nothing: {text}"
+        );
+        assert!(escalated, "the runtime had to SIGKILL: {text}");
+        assert!(
+            record.result.reason.contains("app never caught TERM"),
+            "the one-line reason names what went wrong: {}",
+            record.result.reason
+        );
+    }
+}
+
+/// systemd reaps an orphan re-parented to it: the daemon of orphan-reaping never shows as a
+/// zombie (systemd/systemd: src/core/manager.c (manager_dispatch_sigchld) reaps every child
+/// with waitid(P_ALL)).
+#[test]
+fn systemd_reaps_an_adopted_orphan() {
+    let record = execute_with(
+        candidate("systemd-stopsignal"),
+        case("orphan-reaping"),
+        profile("podman"),
+        &options(),
+    );
+    let text = record.normal.render();
+    assert_eq!(
+        record.result.outcome,
+        Outcome::Pass,
+        "{}: {text}",
+        record.result.reason
+    );
+    let scan = line(&record, "runtime", "zombie-scan");
+    assert!(
+        scan.as_deref().is_some_and(|s| s.contains("zombies=[]")),
+        "{scan:?}: {text}"
+    );
+}
