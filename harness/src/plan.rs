@@ -450,7 +450,13 @@ mod tests {
             [SignalNumber::TERM.raw()],
             "stop means TERM to the app"
         );
-        assert_eq!(spec.sandbox.needs, [crate::sandbox::SandboxNeed::Cgroup2]);
+        assert_eq!(
+            spec.sandbox.needs,
+            [
+                crate::sandbox::SandboxNeed::Cgroup2,
+                crate::sandbox::SandboxNeed::Console
+            ]
+        );
         assert_eq!(spec.sandbox.argv, ["/lib/systemd/systemd"]);
         assert!(
             spec.sandbox

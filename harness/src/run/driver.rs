@@ -61,6 +61,7 @@ pub fn drive(spec: &RunSpec) -> Trace {
         exiting: BTreeSet::new(),
         pid1_status: None,
         end: RunEnd::Completed,
+        console_log: spec.sandbox.console_path(),
     };
     run.execute(spec);
     run.finish(spec)
@@ -134,6 +135,8 @@ struct Driver {
     exiting: BTreeSet<String>,
     pid1_status: Option<ExitStatus>,
     end: RunEnd,
+    /// The run's console log, which a terminal console is copied into.
+    console_log: std::path::PathBuf,
 }
 
 impl Driver {
@@ -429,16 +432,24 @@ impl Driver {
         if let Some(extra) = extra {
             fds.push(PollFd::new(extra, PollFlags::POLLIN));
         }
+        let console_at = fds.len();
+        if let Some(console) = &self.pid1.console {
+            fds.push(PollFd::new(console.master(), PollFlags::POLLIN));
+        }
         let timeout = PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::MAX);
         let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
-        let (pid1_exited, extra_ready) = match poll(&mut fds, timeout) {
+        let (pid1_exited, extra_ready, console_ready) = match poll(&mut fds, timeout) {
             Ok(_) => (
                 watch_pid1 && ready(&fds[1]),
-                fds.get(extra_at).is_some_and(ready),
+                extra.is_some() && fds.get(extra_at).is_some_and(ready),
+                fds.get(console_at).is_some_and(ready),
             ),
-            Err(_) => (false, false),
+            Err(_) => (false, false, false),
         };
         drop(fds);
+        if console_ready {
+            self.copy_console();
+        }
         if pid1_exited {
             self.reap(true);
         }
@@ -482,12 +493,20 @@ impl Driver {
         }
     }
 
+    /// Copy what PID 1 wrote to its terminal console into the run's console log.
+    fn copy_console(&self) {
+        if let Some(console) = &self.pid1.console {
+            console.copy_to(&self.console_log);
+        }
+    }
+
     fn finish(mut self, spec: &RunSpec) -> Trace {
         if self.pid1_status.is_none() {
             let _ = sys::pidfd_send_signal(&self.pid1.pidfd, SignalNumber::KILL.raw());
             self.reap(false);
         }
         self.drain_reports();
+        self.copy_console();
         let survivors = scan_namespace(self.pid1.pid_namespace)
             .into_iter()
             .map(|p| p.host_pid)

@@ -5,14 +5,16 @@
 //! without privileges. Every `unsafe` block lives in [`sys`].
 
 mod cgroup;
+mod console;
 mod enter;
 mod mounts;
 mod spawn;
 pub(crate) mod sys;
 
 pub use cgroup::RunCgroup;
+pub use console::ConsoleTty;
 pub use enter::{Inside, exec_inside};
-pub use mounts::{MountOp, RootView, mount_plan};
+pub use mounts::{HostSide, MountOp, RootView, mount_plan};
 pub use spawn::{Pid1, SandboxError, spawn_pid1};
 
 use std::path::PathBuf;
@@ -68,6 +70,9 @@ pub enum SandboxNeed {
     /// a new cgroup namespace and mounted at `/sys/fs/cgroup` (systemd refuses to boot
     /// without one). Implies [`SandboxNeed::Sysfs`].
     Cgroup2,
+    /// A terminal at `/dev/console` whose output reaches the run's console log (systemd logs
+    /// only to a terminal).
+    Console,
 }
 
 /// A host path shown read-only at another path inside the sandbox (an image's files).

@@ -111,9 +111,18 @@ fn under(root: &Path, absolute: &str) -> PathBuf {
     root.join(absolute.trim_start_matches('/'))
 }
 
-/// The ordered mount script of a run's root file system. `run_cgroup` is the run's cgroup on
-/// the host, created by the launcher when the candidate needs cgroup2.
-pub fn mount_plan(spec: &SandboxSpec, view: RootView, run_cgroup: Option<&Path>) -> Vec<MountOp> {
+/// What the launcher prepared on the host for one run, which the mount plan refers to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostSide<'a> {
+    /// The run's cgroup on the host, when the candidate needs cgroup2.
+    pub run_cgroup: Option<&'a Path>,
+    /// The terminal bound over `/dev/console`, when the candidate needs one.
+    pub console: Option<&'a Path>,
+}
+
+/// The ordered mount script of a run's root file system.
+pub fn mount_plan(spec: &SandboxSpec, view: RootView, host: HostSide<'_>) -> Vec<MountOp> {
+    let run_cgroup = host.run_cgroup;
     let scratch = spec.scratch_dir();
     let root = scratch.join("root");
     let mut ops = vec![
@@ -243,15 +252,19 @@ pub fn mount_plan(spec: &SandboxSpec, view: RootView, run_cgroup: Option<&Path>)
             target: under(&root, "/sys/fs/cgroup"),
         });
     }
-    ops.extend(dev_ops(&under(&root, "/dev")));
+    let console = host
+        .console
+        .filter(|_| spec.needs(SandboxNeed::Console))
+        .unwrap_or(Path::new("/dev/null"));
+    ops.extend(dev_ops(&under(&root, "/dev"), console));
     ops.extend(channel_ops(spec, &root));
     ops.push(MountOp::PivotRoot { new_root: root });
     ops
 }
 
 /// A private /dev with only harmless devices, as bubblewrap's `--dev` builds it: the host's
-/// /dev would expose its disks to a root PID 1.
-fn dev_ops(dev: &Path) -> Vec<MountOp> {
+/// /dev would expose its disks to a root PID 1. `console` is bound over /dev/console.
+fn dev_ops(dev: &Path, console: &Path) -> Vec<MountOp> {
     let mut ops = vec![
         MountOp::Mkdir {
             path: dev.to_path_buf(),
@@ -265,11 +278,15 @@ fn dev_ops(dev: &Path) -> Vec<MountOp> {
         ops.push(MountOp::Touch {
             path: dev.join(device),
         });
-        // /dev/console: inits write boot messages there; it is /dev/null until a case needs
-        // to read them.
-        let source = if *device == "console" { "null" } else { device };
+        // /dev/console: inits write boot messages there; /dev/null unless the candidate needs
+        // a terminal there (its output then reaches the run's console log).
+        let source = if *device == "console" {
+            console.to_path_buf()
+        } else {
+            Path::new("/dev").join(device)
+        };
         ops.push(MountOp::Bind {
-            source: Path::new("/dev").join(source),
+            source,
             target: dev.join(device),
             recursive: false,
             read_only: false,
@@ -363,17 +380,17 @@ mod tests {
             )
         };
         let cgroup = Path::new("/sys/fs/cgroup/unified/pid1check-run-7");
-        let plain = mount_plan(
-            &spec_with(Vec::new(), Vec::new()),
-            RootView::Overlay,
-            Some(cgroup),
-        );
+        let host = HostSide {
+            run_cgroup: Some(cgroup),
+            console: None,
+        };
+        let plain = mount_plan(&spec_with(Vec::new(), Vec::new()), RootView::Overlay, host);
         assert!(!plain.iter().any(is_extra), "{plain:#?}");
 
         let sysfs_only = mount_plan(
             &spec_with(vec![SandboxNeed::Sysfs], Vec::new()),
             RootView::Overlay,
-            None,
+            HostSide::default(),
         );
         let root = PathBuf::from("/r/scratch/root");
         let extra: Vec<&MountOp> = sysfs_only.iter().filter(|op| is_extra(op)).collect();
@@ -387,7 +404,7 @@ mod tests {
         let plan = mount_plan(
             &spec_with(vec![SandboxNeed::Cgroup2], Vec::new()),
             RootView::Overlay,
-            Some(cgroup),
+            host,
         );
         let extra: Vec<&MountOp> = plan.iter().filter(|op| is_extra(op)).collect();
         assert_eq!(
@@ -417,6 +434,35 @@ mod tests {
         assert!(matches!(plan.last(), Some(MountOp::PivotRoot { .. })));
     }
 
+    /// /dev/console is /dev/null unless the candidate needs a terminal and the launcher made
+    /// one.
+    #[test]
+    fn the_console_is_a_terminal_only_with_the_need() {
+        let console_source = |plan: &[MountOp]| {
+            plan.iter().find_map(|op| match op {
+                MountOp::Bind { source, target, .. } if target.ends_with("dev/console") => {
+                    Some(source.clone())
+                }
+                _ => None,
+            })
+        };
+        let pts = Path::new("/dev/pts/9");
+        let host = HostSide {
+            run_cgroup: None,
+            console: Some(pts),
+        };
+        let with_need = spec_with(vec![SandboxNeed::Console], Vec::new());
+        let plan = mount_plan(&with_need, RootView::Overlay, host);
+        assert_eq!(console_source(&plan), Some(pts.to_path_buf()));
+        let without = mount_plan(&spec_with(Vec::new(), Vec::new()), RootView::Overlay, host);
+        assert_eq!(console_source(&without), Some(PathBuf::from("/dev/null")));
+        let unprepared = mount_plan(&with_need, RootView::Overlay, HostSide::default());
+        assert_eq!(
+            console_source(&unprepared),
+            Some(PathBuf::from("/dev/null"))
+        );
+    }
+
     /// An image's files are bound read-only after the fresh /run and /tmp, which would
     /// otherwise hide them.
     #[test]
@@ -425,7 +471,11 @@ mod tests {
             source: PathBuf::from("/nonexistent-units"),
             at: PathBuf::from("/run/systemd/system"),
         };
-        let plan = mount_plan(&spec_with(Vec::new(), vec![bind]), RootView::Overlay, None);
+        let plan = mount_plan(
+            &spec_with(Vec::new(), vec![bind]),
+            RootView::Overlay,
+            HostSide::default(),
+        );
         let root = PathBuf::from("/r/scratch/root");
         let fresh_run = plan.iter().position(
             |op| matches!(op, MountOp::Tmpfs { target, .. } if *target == root.join("run")),
@@ -458,7 +508,7 @@ mod tests {
             image_binds: Vec::new(),
             cap_sys_boot: false,
         };
-        let plan = mount_plan(&spec, RootView::Overlay, None);
+        let plan = mount_plan(&spec, RootView::Overlay, HostSide::default());
         let root = spec.scratch_dir().join("root");
         let position = |wanted: &dyn Fn(&MountOp) -> bool| plan.iter().position(wanted);
         let fresh_tmp = position(

@@ -13,7 +13,8 @@ use nix::mount::{MntFlags, MsFlags};
 use nix::sys::statvfs::FsFlags;
 
 use super::cgroup::RunCgroup;
-use super::mounts::{MountOp, mount_plan};
+use super::console::ConsoleTty;
+use super::mounts::{HostSide, MountOp, mount_plan};
 use super::sys::{self, Cloned};
 use super::{SandboxMode, SandboxNeed, SandboxSpec};
 
@@ -70,6 +71,8 @@ pub struct Pid1 {
     /// The run's own cgroup, when the candidate needs cgroup2; removed when this is dropped,
     /// after PID 1 (and so every process of the run) is gone.
     pub cgroup: Option<RunCgroup>,
+    /// The terminal behind the sandbox's `/dev/console`, when the candidate needs one.
+    pub console: Option<ConsoleTty>,
 }
 
 /// Start PID 1 as `spec` describes.
@@ -89,10 +92,18 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
     } else {
         None
     };
+    let console_tty = if spec.needs(SandboxNeed::Console) {
+        Some(ConsoleTty::open().map_err(prepare("a terminal for /dev/console"))?)
+    } else {
+        None
+    };
     let plan = mount_plan(
         spec,
         spec.mode.root_view(),
-        cgroup.as_ref().map(RunCgroup::path),
+        HostSide {
+            run_cgroup: cgroup.as_ref().map(RunCgroup::path),
+            console: console_tty.as_ref().map(ConsoleTty::slave_path),
+        },
     );
     let argv = cstrings(&spec.argv).map_err(prepare("PID 1's argv"))?;
     let env = cstrings(&spec.env).map_err(prepare("PID 1's environment"))?;
@@ -146,6 +157,7 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
             pid_namespace,
             pid_namespace_handle,
             cgroup,
+            console: console_tty,
         }),
         Err(error) => {
             // Our own unreaped child, named exactly by its pidfd: kill and reap it so nothing

@@ -67,6 +67,21 @@ fn systemd_stops_the_way_each_runtime_asks(
 ) {
     let record = run(candidate_name, profile_name);
     let text = record.normal.render();
+    let console = record
+        .raw
+        .as_ref()
+        .map(|trace| trace.console.clone())
+        .unwrap_or_default();
+    // The console (a terminal copied into the run's console log) is systemd's own account:
+    // the boot starts the app's service and nothing of the machine's.
+    let started: Vec<&str> = console
+        .lines()
+        .filter(|line| line.contains("] Started "))
+        .collect();
+    assert!(
+        !started.is_empty() && started.iter().all(|l| l.contains("pid1check-app.service")),
+        "the boot started something else: {started:?}\n{console}"
+    );
     assert_eq!(
         record.result.stop_signal, expected.stop_signal,
         "{}: {text}",
@@ -96,12 +111,21 @@ fn systemd_stops_the_way_each_runtime_asks(
             "{text}"
         );
         assert!(!escalated, "the halt finished within the grace: {text}");
+        assert!(
+            console.contains("Activating special unit halt.target")
+                && console.contains("Stopped pid1check-app.service"),
+            "{console}"
+        );
     } else {
         assert_eq!(
             caught, None,
             "the re-executing manager stops nothing: {text}"
         );
         assert!(escalated, "the runtime had to SIGKILL: {text}");
+        assert!(
+            console.contains("Received SIGTERM.") && console.contains("Reexecuting."),
+            "SIGTERM made the manager re-execute [S1]: {console}"
+        );
         assert!(
             record.result.reason.contains("app never caught TERM"),
             "the one-line reason names what went wrong: {}",
