@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::matrix::Outcome;
 use crate::normal::{
-    NormalEvent, NormalTrace, Phase, RUNTIME, STOP_SIGNAL_MARK, VANISHED_DETAIL, event,
+    NormalEvent, NormalTrace, PRE_STOP_MARK, Phase, RUNTIME, STOP_SIGNAL_MARK, VANISHED_DETAIL,
+    event,
 };
 use crate::observe::Observer;
 use crate::signal::SignalNumber;
@@ -252,28 +253,39 @@ impl<'a> Facts<'a> {
     }
 
     /// The name of the signal `signal` stands for in this run: `stop` is the stop signal the
-    /// runtime sent (or, under a system manager, the signal it stops its services with); a run
-    /// where the runtime sent none (SIGKILL at once) makes the expectation n/a.
+    /// runtime sent; a run where it sent none (SIGKILL at once) makes the expectation n/a.
+    /// Under a system manager it is the signal the manager stops its services with, once the
+    /// runtime asked it to stop, by its signal or by a preStop hook (which may halt it before
+    /// the signal is due).
     fn resolve(&self, signal: SignalRef) -> Result<String, Decision> {
+        let runtime = |e: &&NormalEvent, name: &str, mark: &str| {
+            e.role == RUNTIME && e.event == name && e.detail.ends_with(mark)
+        };
         match signal {
             SignalRef::Signal(signal) => Ok(signal.name()),
-            SignalRef::Stop => self
-                .trace
-                .events
-                .iter()
-                .find(|e| {
-                    e.role == RUNTIME
-                        && e.event == event::SIGNAL_SENT
-                        && e.detail.ends_with(STOP_SIGNAL_MARK)
-                })
-                .and_then(|e| e.signal.clone())
-                .map(|sent| self.service_stop.map_or(sent, SignalNumber::name))
-                .ok_or_else(|| {
-                    (
+            SignalRef::Stop => {
+                let sent = self
+                    .trace
+                    .events
+                    .iter()
+                    .find(|e| runtime(e, event::SIGNAL_SENT, STOP_SIGNAL_MARK))
+                    .and_then(|e| e.signal.clone());
+                let hook = || {
+                    self.trace
+                        .events
+                        .iter()
+                        .any(|e| runtime(&e, event::EXEC_STARTED, PRE_STOP_MARK))
+                };
+                match (sent, self.service_stop) {
+                    (Some(_), Some(service)) => Ok(service.name()),
+                    (Some(sent), None) => Ok(sent),
+                    (None, Some(service)) if hook() => Ok(service.name()),
+                    (None, _) => Err((
                         VerdictResult::NotApplicable,
                         "the runtime sent no stop signal in this run".to_owned(),
-                    )
-                }),
+                    )),
+                }
+            }
         }
     }
 
@@ -692,6 +704,28 @@ mod tests {
         };
         let (result, evidence) = judged(&halt, Some(SignalNumber::TERM));
         assert_eq!(result, VerdictResult::Pass, "{evidence}");
+        // A preStop hook halted systemd, which exited before the signal was due.
+        let hook_only = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .ready(4)
+            .action(
+                10,
+                ActionKind::ExecStarted {
+                    command: "kill -RTMIN+3 1".to_owned(),
+                    pre_stop: true,
+                },
+            )
+            .caught(11, "app", 2, TERM, 1)
+            .pid1_exited(20, ExitStatus::Exited { code: 0 })
+            .build();
+        let (result, evidence) = judged(&hook_only, Some(SignalNumber::TERM));
+        assert_eq!(result, VerdictResult::Pass, "{evidence}");
+        let (result, _) = judged(&hook_only, None);
+        assert_eq!(
+            result,
+            VerdictResult::NotApplicable,
+            "no signal, no service"
+        );
         let (result, evidence) = judged(&halt, None);
         assert_eq!(
             result,

@@ -182,14 +182,12 @@ impl Driver {
         let mut grace_end = monotonic_ns() + ms_to_ns(stop.grace_ms);
         if let Some(command) = &stop.pre_stop {
             let result = self.run_inside(spec, command, true, grace_end);
-            // A hook SIGKILLed by nobody we know was killed by the namespace's teardown: PID 1
-            // is exiting, and a stop signal now would reach a dying process or none,
-            // depending on scheduling. Wait for the exit the teardown promises (bounded).
-            if result
-                == (ExecResult::Exited {
-                    code: 128 + libc::SIGKILL,
-                })
-            {
+            // A hook killed by a signal the runtime did not send was killed inside the
+            // container as PID 1 ends: by the namespace's teardown (SIGKILL), or by PID 1's own
+            // shutdown (systemd-shutdown sends every process left SIGTERM: systemd/systemd:
+            // src/shutdown/killall.c (broadcast_signal)). A stop signal now would reach a dying
+            // process or none, depending on scheduling. Wait for the exit (bounded).
+            if matches!(result, ExecResult::Exited { code } if (129..=128 + 64).contains(&code)) {
                 self.wait_until(grace_end, |run| run.pid1_status.is_some());
             }
             if self.pid1_status.is_some() {

@@ -7,7 +7,8 @@
 //! - podman sees a systemd command and sends SIGRTMIN+3, which starts halt.target [S3]: the
 //!   service gets its KillSignal, SIGTERM [S8], exits 0, and systemd-shutdown, lacking
 //!   CAP_SYS_BOOT, exits 0 [S4]: pass.
-//! - the kubelet with the preStop hook `kill -RTMIN+3 1` halts it the same way: pass.
+//! - the kubelet with the preStop hook `kill -RTMIN+3 1` halts it the same way: pass; `stop`
+//!   then means systemd's SIGTERM to the app, although the kubelet's own signal never comes.
 //! - LXC sends SIGRTMIN+3 because systemd blocks it (SigBlk); LXC leaves CAP_SYS_BOOT, so the
 //!   halt's reboot() ends the namespace and PID 1's status is SIGINT [S5]: pass (the `should`
 //!   on exit code 0 fails, truthfully).
@@ -53,7 +54,8 @@ struct Expected {
 #[case::docker("systemd", "docker", Expected { stop_signal: "TERM", outcome: Outcome::Fail, pid1: "status=signal:KILL", app_stopped_by_systemd: false })]
 // podman's systemd mode sends RTMIN+3 [S3]; no CAP_SYS_BOOT, so systemd exits 0 [S4].
 #[case::podman("systemd", "podman", Expected { stop_signal: "RTMIN+3", outcome: Outcome::Pass, pid1: "status=exit:0", app_stopped_by_systemd: true })]
-// The preStop hook halts systemd; the kubelet's SIGTERM after it changes nothing.
+// The preStop hook halts systemd; systemd-shutdown ends the hook and exits before the
+// kubelet's SIGTERM is due (the launcher waits for that exit rather than race it).
 #[case::kubernetes_prestop("systemd", "kubernetes-prestop-rtmin3", Expected { stop_signal: "TERM", outcome: Outcome::Pass, pid1: "status=exit:0", app_stopped_by_systemd: true })]
 // systemd blocks RTMIN+3, so LXC sends it; with CAP_SYS_BOOT the halt ends the namespace with
 // SIGINT [S5].
