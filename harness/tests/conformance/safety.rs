@@ -239,3 +239,16 @@ fn a_systemd_run_cannot_touch_the_hosts_tmp_or_root() {
         "the host's /etc/machine-id changed"
     );
 }
+
+/// The run's cgroup goes when the launcher is done with it, with every cgroup PID 1 made below
+/// it (systemd makes init.scope and system.slice/…).
+#[test]
+fn a_runs_cgroup_is_removed_with_what_pid1_made_below_it() {
+    let cgroup = harness::sandbox::RunCgroup::create().expect("creating a run cgroup");
+    let path = cgroup.path().to_path_buf();
+    let nested = path.join("system.slice").join("pid1check-app.service");
+    std::fs::create_dir_all(&nested).expect("creating cgroups below it, as systemd does");
+    assert!(nested.is_dir());
+    drop(cgroup);
+    assert!(!path.exists(), "{} is left on the host", path.display());
+}

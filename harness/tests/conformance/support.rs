@@ -121,3 +121,13 @@ pub fn execute_with(
     };
     execute_one(&ready, options)
 }
+
+/// Each verdict of a run as (expectation, result): what two runs must agree on.
+pub fn verdicts(record: &RunRecord) -> Vec<(String, harness::verdict::VerdictResult)> {
+    record
+        .result
+        .verdicts
+        .iter()
+        .map(|v| (v.expectation.clone(), v.result))
+        .collect()
+}

@@ -17,7 +17,7 @@ use harness::conformance::RunRecord;
 use harness::matrix::Outcome;
 use rstest::rstest;
 
-use crate::support::{candidate, case, execute_with, options, profile};
+use crate::support::{candidate, case, execute_with, options, profile, verdicts};
 
 /// The rendered line of `role`'s first `event`, without its phase-independent columns: the
 /// signal and the detail (`TERM from=pid1 code=SI_USER`).
@@ -159,4 +159,40 @@ fn systemd_reaps_an_adopted_orphan() {
         scan.as_deref().is_some_and(|s| s.contains("zombies=[]")),
         "{scan:?}: {text}"
     );
+}
+
+/// systemd's own timers (the halt takes about 0.5 s; services get 90 s) never let the scale
+/// decide: at the real time scale (docker's grace 10 s) the verdicts are those of the default
+/// scale, where `min_grace_ms` keeps the grace at 3 s.
+#[test]
+fn time_scale_one_gives_systemd_the_same_verdicts() {
+    let real_time = harness::conformance::MatrixOptions {
+        time_scale: 1.0,
+        ..options()
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = ["docker", "podman"]
+            .into_iter()
+            .map(|profile_name| {
+                let real_time = &real_time;
+                scope.spawn(move || {
+                    let scaled = run("systemd", profile_name);
+                    let real = execute_with(
+                        candidate("systemd"),
+                        case("term-forward"),
+                        profile(profile_name),
+                        real_time,
+                    );
+                    (profile_name, scaled, real)
+                })
+            })
+            .collect();
+        for handle in handles {
+            let (profile_name, scaled, real) = handle.join().expect("a run thread");
+            assert_eq!(scaled.result.grace_ms, 3_000, "{profile_name}");
+            assert_eq!(real.result.grace_ms, 10_000, "{profile_name}");
+            assert_eq!(verdicts(&scaled), verdicts(&real), "{profile_name}");
+            assert_eq!(scaled.result.outcome, real.result.outcome, "{profile_name}");
+        }
+    });
 }
