@@ -7,7 +7,7 @@ use harness::matrix::Outcome;
 use harness::spec::{Candidate, CandidateKind, Install};
 use harness::trace::ActionKind;
 
-use crate::support::{case, execute, root};
+use crate::support::{case, console, execute, root};
 
 /// A candidate whose PID 1 is `sh -c SCRIPT`, which then execs the workload (`$0`).
 fn shell_candidate(name: &str, script: &str) -> Candidate {
@@ -38,15 +38,6 @@ fn assert_not_on_host(paths: &[&std::path::Path]) {
     for path in paths {
         assert!(!path.exists(), "{} leaked onto the host", path.display());
     }
-}
-
-/// What PID 1 and its children wrote to stdout and stderr.
-fn console(record: &harness::conformance::RunRecord) -> String {
-    record
-        .raw
-        .as_ref()
-        .map(|t| t.console.clone())
-        .unwrap_or_default()
 }
 
 #[test]

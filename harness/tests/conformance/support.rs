@@ -131,3 +131,12 @@ pub fn verdicts(record: &RunRecord) -> Vec<(String, harness::verdict::VerdictRes
         .map(|v| (v.expectation.clone(), v.result))
         .collect()
 }
+
+/// What PID 1 and its children wrote to stdout, stderr and a terminal console (its tail).
+pub fn console(record: &RunRecord) -> String {
+    record
+        .raw
+        .as_ref()
+        .map(|t| t.console.clone())
+        .unwrap_or_default()
+}

@@ -17,7 +17,7 @@ use harness::conformance::RunRecord;
 use harness::matrix::Outcome;
 use rstest::rstest;
 
-use crate::support::{candidate, case, execute_with, options, profile, verdicts};
+use crate::support::{candidate, case, console, execute_with, options, profile, verdicts};
 
 /// The rendered line of `role`'s first `event`, without its phase-independent columns: the
 /// signal and the detail (`TERM from=pid1 code=SI_USER`).
@@ -69,11 +69,7 @@ fn systemd_stops_the_way_each_runtime_asks(
 ) {
     let record = run(candidate_name, profile_name);
     let text = record.normal.render();
-    let console = record
-        .raw
-        .as_ref()
-        .map(|trace| trace.console.clone())
-        .unwrap_or_default();
+    let console = console(&record);
     // The console (a terminal copied into the run's console log) is systemd's own account:
     // the boot starts the app's service and nothing of the machine's.
     let started: Vec<&str> = console
@@ -195,4 +191,37 @@ fn time_scale_one_gives_systemd_the_same_verdicts() {
             assert_eq!(scaled.result.outcome, real.result.outcome, "{profile_name}");
         }
     });
+}
+
+/// `docker stop --signal SIGRTMIN+4` powers systemd off: poweroff.target, like halt.target, stops
+/// the service with SIGTERM first [S3, S8], then PID 1 exits 0.
+#[test]
+fn rtmin4_powers_systemd_off_stopping_the_service_first() {
+    let mut docker = harness::spec::Profile::docker();
+    docker.signal = Some("SIGRTMIN+4".to_owned());
+    let record = execute_with(
+        candidate("systemd"),
+        case("term-forward"),
+        docker,
+        &options(),
+    );
+    let text = record.normal.render();
+    let console = console(&record);
+    assert_eq!(record.result.stop_signal, "RTMIN+4");
+    assert_eq!(
+        record.result.outcome,
+        Outcome::Pass,
+        "{}: {text}",
+        record.result.reason
+    );
+    assert_eq!(
+        line(&record, "app", "caught").as_deref(),
+        Some("TERM from=pid1 code=SI_USER"),
+        "{text}"
+    );
+    assert!(
+        console.contains("Received SIGRTMIN+4.")
+            && console.contains("Activating special unit poweroff.target"),
+        "{console}"
+    );
 }
