@@ -23,7 +23,7 @@ use crate::signal::SignalNumber;
 use crate::spec::{Candidate, Case, Profile};
 use crate::stop::{StopSequence, StopSignal};
 use crate::trace::{ActionKind, ExitStatus, RunEnd, Trace};
-use crate::verdict::{judge, killed_without_cleanup, outcome};
+use crate::verdict::{judge_service, killed_without_cleanup, outcome};
 
 /// Settings shared by every run of a matrix.
 #[derive(Debug, Clone)]
@@ -352,7 +352,12 @@ fn witness_run(
 pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f64) -> RunRecord {
     let run = &ready.run;
     let normal = normalise(&trace, &run.case);
-    let verdicts = judge(&run.case, &normal, &trace.observers());
+    let verdicts = judge_service(
+        &run.case,
+        &normal,
+        &trace.observers(),
+        run.candidate.service_stop_signal,
+    );
     let (mut outcome, mut reason) = outcome(&verdicts);
     match &trace.end {
         RunEnd::Completed => {

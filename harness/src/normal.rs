@@ -134,6 +134,8 @@ pub(crate) mod event {
 
 /// How a `signal-sent` event marks the stop sequence's signal.
 pub(crate) const STOP_SIGNAL_MARK: &str = "(stop signal)";
+/// How a runtime's `exec-started` detail marks the preStop hook.
+pub(crate) const PRE_STOP_MARK: &str = "(preStop hook)";
 /// Role of the harness's runtime actions.
 pub(crate) const RUNTIME: &str = "runtime";
 /// Role of PID 1 when no workload process is PID 1 (the candidate init).
@@ -303,7 +305,7 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
                     event::EXEC_STARTED,
                     None,
                     if *pre_stop {
-                        format!("command=\"{command}\" (preStop hook)")
+                        format!("command=\"{command}\" {PRE_STOP_MARK}")
                     } else {
                         format!("command=\"{command}\"")
                     },

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use pid1check_probe::{CHANNEL_DIR, PROBE_FILE, Workload};
 
 use crate::run::RunSpec;
-use crate::sandbox::{SandboxMode, SandboxSpec};
+use crate::sandbox::{ImageBind, SandboxMode, SandboxSpec};
 use crate::signal::SignalNumber;
 use crate::spec::{
     Behaviour, Candidate, Case, Install, Node, Placement, Profile, Runtime, SignalRef, Step,
@@ -207,6 +207,20 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
     let stop_ms = stop.grace_ms * if stop.pre_stop.is_some() { 2 } else { 1 }
         + stop.min_grace_after_pre_stop_ms;
     let steps_ms: u64 = steps.iter().map(|step| step.bound_ms(stop_ms)).sum();
+    // A system manager stops its app with its own signal: that is what `stop` means to the app.
+    let workload_stop = match run.candidate.service_stop_signal {
+        Some(signal) => StopSignal::Fixed { signal },
+        None => stop.signal,
+    };
+    let image_binds = run
+        .candidate
+        .files
+        .iter()
+        .map(|file| ImageBind {
+            source: run.candidate.dir.join(&file.source),
+            at: PathBuf::from(&file.at),
+        })
+        .collect();
     Ok(RunSpec {
         sandbox: SandboxSpec {
             mode: with.mode,
@@ -216,9 +230,12 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
             argv,
             env: PID1_ENV.iter().map(|s| (*s).to_owned()).collect(),
             hostname: "pid1check".to_owned(),
+            needs: run.candidate.needs.clone(),
+            image_binds,
+            cap_sys_boot: keeps_cap_sys_boot(run.profile.runtime),
         },
         workload: Workload {
-            root: wire_node(&run.case.workload, stop.signal, with.time_scale),
+            root: wire_node(&run.case.workload, workload_stop, with.time_scale),
         },
         ready_roles: roles(&run.case.workload),
         ready_timeout_ms: READY_TIMEOUT_MS,
@@ -228,6 +245,21 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
         // The harness plans the witness when it executes the run (it owns the collector).
         witness: crate::observe::witness::WitnessPlan::default(),
     })
+}
+
+/// Whether `runtime` leaves PID 1 `CAP_SYS_BOOT`. LXC and systemd-nspawn do, and read a
+/// halting systemd's `reboot()` from how the namespace ends (SIGINT: halted). docker, podman and
+/// the CRI runtimes leave it out of their default capability set, so systemd's `reboot()` fails
+/// with EPERM and it exits 0 ("Exiting container.").
+pub fn keeps_cap_sys_boot(runtime: Runtime) -> bool {
+    match runtime {
+        Runtime::Lxc | Runtime::Nspawn => true,
+        Runtime::Docker
+        | Runtime::Podman
+        | Runtime::Kubernetes
+        | Runtime::ContainerdCri
+        | Runtime::CrioLegacy => false,
+    }
 }
 
 /// Every role of the tree, preorder.
@@ -381,6 +413,73 @@ mod tests {
             2_000,
             "never above the runtime's"
         );
+    }
+
+    /// systemd under podman: the runtime's RTMIN+3 goes to PID 1, while the app's `stop` is
+    /// systemd's KillSignal (TERM); the image's files and needs reach the sandbox; podman drops
+    /// CAP_SYS_BOOT and LXC keeps it.
+    #[test]
+    fn a_system_manager_run_gives_the_app_its_service_stop_signal_and_its_sandbox_needs() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let load_profile = |name: &str| {
+            crate::spec::load_profile(&repo.join(format!("fixtures/profiles/{name}.toml")))
+        };
+        let run = PlannedRun {
+            candidate: crate::spec::load_candidate(&repo.join("fixtures/candidates/systemd.toml"))
+                .expect("systemd.toml loads"),
+            case: crate::spec::load_case(&repo.join("cases/term-forward.toml"))
+                .expect("term-forward loads"),
+            profile: load_profile("podman").expect("podman loads"),
+        };
+        let with = Resolution {
+            time_scale: DEFAULT_TIME_SCALE,
+            mode: SandboxMode::Root,
+            bin: PathBuf::from("/lib/systemd/systemd"),
+            read_only_paths: Vec::new(),
+            probe: PathBuf::from("/p/probe"),
+            run_dir: PathBuf::from("/r"),
+        };
+        let spec = resolve(&run, &with).expect("podman accepts the image");
+        assert_eq!(
+            spec.stop.signal,
+            StopSignal::Fixed {
+                signal: crate::stop::RTMIN_3
+            }
+        );
+        let app_signals: Vec<i32> = spec.workload.root.on.iter().map(|b| b.signal).collect();
+        assert_eq!(
+            app_signals,
+            [SignalNumber::TERM.raw()],
+            "stop means TERM to the app"
+        );
+        assert_eq!(
+            spec.sandbox.needs,
+            [
+                crate::sandbox::SandboxNeed::Cgroup2,
+                crate::sandbox::SandboxNeed::Console
+            ]
+        );
+        assert_eq!(spec.sandbox.argv, ["/lib/systemd/systemd"]);
+        assert!(
+            spec.sandbox
+                .image_binds
+                .iter()
+                .any(|b| b.at == Path::new("/etc/systemd/system")
+                    && b.source.ends_with("systemd-units")),
+            "{:?}",
+            spec.sandbox.image_binds
+        );
+        assert!(!spec.sandbox.cap_sys_boot, "podman drops CAP_SYS_BOOT");
+        assert_eq!(
+            spec.stop.grace_ms, 3_000,
+            "systemd's min_grace_ms, not 500 ms"
+        );
+
+        let lxc = PlannedRun {
+            profile: load_profile("lxc").expect("lxc loads"),
+            ..run
+        };
+        assert!(resolve(&lxc, &with).expect("lxc").sandbox.cap_sys_boot);
     }
 
     #[test]

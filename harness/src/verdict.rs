@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::matrix::Outcome;
 use crate::normal::{
-    NormalEvent, NormalTrace, PID1, Phase, RUNTIME, STOP_SIGNAL_MARK, VANISHED_DETAIL, event,
+    NormalEvent, NormalTrace, PID1, PRE_STOP_MARK, Phase, RUNTIME, STOP_SIGNAL_MARK,
+    VANISHED_DETAIL, event,
 };
 use crate::observe::Observer;
 use crate::signal::SignalNumber;
@@ -59,7 +60,23 @@ pub struct Verdict {
 /// Judges every expectation of `case` (`must` first, in file order) against `trace`, knowing
 /// which `observers` ran.
 pub fn judge(case: &Case, trace: &NormalTrace, observers: &[Observer]) -> Vec<Verdict> {
-    let facts = Facts { trace, observers };
+    judge_service(case, trace, observers, None)
+}
+
+/// [`judge`] for a system manager that stops its app with `service_stop` (systemd's
+/// `KillSignal=`): `stop` in the case's expectations about the workload means that signal,
+/// not the one the runtime sent PID 1. With `None` it is [`judge`].
+pub fn judge_service(
+    case: &Case,
+    trace: &NormalTrace,
+    observers: &[Observer],
+    service_stop: Option<SignalNumber>,
+) -> Vec<Verdict> {
+    let facts = Facts {
+        trace,
+        observers,
+        service_stop,
+    };
     let setup_failed = facts.run_end().filter(|e| e.detail == "setup-failed");
     case.expectations()
         .into_iter()
@@ -197,6 +214,8 @@ fn unknown(evidence: String) -> Decision {
 struct Facts<'a> {
     trace: &'a NormalTrace,
     observers: &'a [Observer],
+    /// The signal a system manager stops its services with, if the candidate is one.
+    service_stop: Option<SignalNumber>,
 }
 
 impl<'a> Facts<'a> {
@@ -238,25 +257,38 @@ impl<'a> Facts<'a> {
 
     /// The name of the signal `signal` stands for in this run: `stop` is the stop signal the
     /// runtime sent; a run where it sent none (SIGKILL at once) makes the expectation n/a.
+    /// Under a system manager it is the signal the manager stops its services with, once the
+    /// runtime asked it to stop, by its signal or by a preStop hook (which may halt it before
+    /// the signal is due).
     fn resolve(&self, signal: SignalRef) -> Result<String, Decision> {
+        let runtime = |e: &&NormalEvent, name: &str, mark: &str| {
+            e.role == RUNTIME && e.event == name && e.detail.ends_with(mark)
+        };
         match signal {
             SignalRef::Signal(signal) => Ok(signal.name()),
-            SignalRef::Stop => self
-                .trace
-                .events
-                .iter()
-                .find(|e| {
-                    e.role == RUNTIME
-                        && e.event == event::SIGNAL_SENT
-                        && e.detail.ends_with(STOP_SIGNAL_MARK)
-                })
-                .and_then(|e| e.signal.clone())
-                .ok_or_else(|| {
-                    (
+            SignalRef::Stop => {
+                let sent = self
+                    .trace
+                    .events
+                    .iter()
+                    .find(|e| runtime(e, event::SIGNAL_SENT, STOP_SIGNAL_MARK))
+                    .and_then(|e| e.signal.clone());
+                let hook = || {
+                    self.trace
+                        .events
+                        .iter()
+                        .any(|e| runtime(&e, event::EXEC_STARTED, PRE_STOP_MARK))
+                };
+                match (sent, self.service_stop) {
+                    (Some(_), Some(service)) => Ok(service.name()),
+                    (Some(sent), None) => Ok(sent),
+                    (None, Some(service)) if hook() => Ok(service.name()),
+                    (None, _) => Err((
                         VerdictResult::NotApplicable,
                         "the runtime sent no stop signal in this run".to_owned(),
-                    )
-                }),
+                    )),
+                }
+            }
         }
     }
 
@@ -612,6 +644,16 @@ mod tests {
             .build()
     }
 
+    /// The runtime sends no stop signal and SIGKILLs PID 1 at once (containerd, timeout 0).
+    fn killed_at_once() -> Trace {
+        TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .ready(4)
+            .escalated(10)
+            .pid1_exited(11, KILLED)
+            .build()
+    }
+
     /// Nobody handles TERM in time: the runtime SIGKILLs PID 1 at 30; app catches TERM late.
     fn escalation() -> Trace {
         TraceBuilder::new()
@@ -671,15 +713,66 @@ mod tests {
             "TERM is not the stop signal here"
         );
         assert!(evidence.starts_with("app never caught PWR"), "{evidence}");
-        let killed_at_once = TraceBuilder::new()
-            .started(1, "app", 2, [1, 1, 1])
-            .ready(4)
-            .escalated(10)
-            .pid1_exited(11, KILLED)
-            .build();
+        let killed_at_once = killed_at_once();
         let (result, evidence) = one(stop, &killed_at_once, BASELINE);
         assert_eq!(result, VerdictResult::NotApplicable);
         assert_eq!(evidence, "the runtime sent no stop signal in this run");
+    }
+
+    /// Under a system manager, `stop` for the app is the manager's service stop signal: the
+    /// runtime's RTMIN+3 went to systemd, which sent the app TERM. Without the runtime's
+    /// signal it stays n/a.
+    #[test]
+    fn stop_means_the_service_stop_signal_under_a_system_manager() {
+        let stop = ExpectationKind::Caught {
+            role: "app".to_owned(),
+            signal: SignalRef::Stop,
+        };
+        let case = with(vec![stop], Vec::new());
+        let halt = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .ready(4)
+            .stop(10, libc::SIGRTMIN() + 3)
+            .caught(11, "app", 2, TERM, 1)
+            .pid1_exited(20, ExitStatus::Exited { code: 0 })
+            .build();
+        let judged = |trace: &Trace, service: Option<SignalNumber>| {
+            let verdict = &judge_service(&case, &normalise(trace, &case), BASELINE, service)[0];
+            (verdict.result, verdict.evidence.clone())
+        };
+        let (result, evidence) = judged(&halt, Some(SignalNumber::TERM));
+        assert_eq!(result, VerdictResult::Pass, "{evidence}");
+        // A preStop hook halted systemd, which exited before the signal was due.
+        let hook_only = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .ready(4)
+            .action(
+                10,
+                ActionKind::ExecStarted {
+                    command: "kill -RTMIN+3 1".to_owned(),
+                    pre_stop: true,
+                },
+            )
+            .caught(11, "app", 2, TERM, 1)
+            .pid1_exited(20, ExitStatus::Exited { code: 0 })
+            .build();
+        let (result, evidence) = judged(&hook_only, Some(SignalNumber::TERM));
+        assert_eq!(result, VerdictResult::Pass, "{evidence}");
+        let (result, _) = judged(&hook_only, None);
+        assert_eq!(
+            result,
+            VerdictResult::NotApplicable,
+            "no signal, no service"
+        );
+        let (result, evidence) = judged(&halt, None);
+        assert_eq!(
+            result,
+            VerdictResult::Fail,
+            "RTMIN+3 is the stop signal: {evidence}"
+        );
+        let killed_at_once = killed_at_once();
+        let (result, _) = judged(&killed_at_once, Some(SignalNumber::TERM));
+        assert_eq!(result, VerdictResult::NotApplicable);
     }
 
     #[test]

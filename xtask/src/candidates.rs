@@ -137,12 +137,11 @@ mod tests {
         std::fs::create_dir_all(&copy)?;
         for entry in std::fs::read_dir(real)? {
             let entry = entry?;
-            // The directories beside some files hold their start scripts: not needed to list
-            // or install.
-            if entry.file_type()?.is_dir() {
-                continue;
+            // The candidate files only; a candidate's image files (systemd's units) sit in
+            // directories beside them and are not read here.
+            if entry.file_type()?.is_file() {
+                std::fs::copy(entry.path(), copy.join(entry.file_name()))?;
             }
-            std::fs::copy(entry.path(), copy.join(entry.file_name()))?;
         }
         Ok(root)
     }

@@ -313,6 +313,9 @@ fn custom_candidate(init: &str, name: &str) -> Result<Candidate, String> {
         argv,
         stop_signal: None,
         min_grace_ms: None,
+        service_stop_signal: None,
+        needs: Vec::new(),
+        files: Vec::new(),
     })
 }
 

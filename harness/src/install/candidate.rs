@@ -225,12 +225,25 @@ mod tests {
         assert!(!names.is_empty(), "no candidate files in {}", dir.display());
         for name in &names {
             let candidate = fixture(name)?;
+            // A system manager starts it from a unit among its files, by the probe's path.
+            let from_files = candidate.files.iter().any(|file| {
+                let units = dir.join(&file.source);
+                std::fs::read_dir(&units)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|unit| {
+                        std::fs::read_to_string(unit.path())
+                            .is_ok_and(|text| text.contains("ExecStart=/.pid1check/probe"))
+                    })
+            });
             assert!(
-                candidate
-                    .argv
-                    .iter()
-                    .any(|word| word.contains("{workload}")),
-                "{name}: argv {:?} never starts the workload",
+                from_files
+                    || candidate
+                        .argv
+                        .iter()
+                        .any(|word| word.contains("{workload}")),
+                "{name}: argv {:?} never starts the workload, nor do its files",
                 candidate.argv
             );
             assert!(

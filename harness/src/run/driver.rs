@@ -67,6 +67,7 @@ pub fn drive(spec: &RunSpec) -> Trace {
         pid1_status: None,
         end: RunEnd::Completed,
         witness,
+        console_log: spec.sandbox.console_path(),
     };
     run.execute(spec);
     run.finish(spec)
@@ -142,6 +143,8 @@ struct Driver {
     end: RunEnd,
     /// The kernel witness of this run.
     witness: RunWitness,
+    /// The run's console log, which a terminal console is copied into.
+    console_log: std::path::PathBuf,
 }
 
 impl Driver {
@@ -188,14 +191,12 @@ impl Driver {
         let mut grace_end = monotonic_ns() + ms_to_ns(stop.grace_ms);
         if let Some(command) = &stop.pre_stop {
             let result = self.run_inside(spec, command, true, grace_end);
-            // A hook SIGKILLed by nobody we know was killed by the namespace's teardown: PID 1
-            // is exiting, and a stop signal now would reach a dying process or none,
-            // depending on scheduling. Wait for the exit the teardown promises (bounded).
-            if result
-                == (ExecResult::Exited {
-                    code: 128 + libc::SIGKILL,
-                })
-            {
+            // A hook killed by a signal the runtime did not send was killed inside the
+            // container as PID 1 ends: by the namespace's teardown (SIGKILL), or by PID 1's own
+            // shutdown (systemd-shutdown sends every process left SIGTERM: systemd/systemd:
+            // src/shutdown/killall.c (broadcast_signal)). A stop signal now would reach a dying
+            // process or none, depending on scheduling. Wait for the exit (bounded).
+            if matches!(result, ExecResult::Exited { code } if (129..=128 + 64).contains(&code)) {
                 self.wait_until(grace_end, |run| run.pid1_status.is_some());
             }
             if self.pid1_status.is_some() {
@@ -466,16 +467,24 @@ impl Driver {
         if let Some(extra) = extra {
             fds.push(PollFd::new(extra, PollFlags::POLLIN));
         }
+        let console_at = fds.len();
+        if let Some(console) = &self.pid1.console {
+            fds.push(PollFd::new(console.master(), PollFlags::POLLIN));
+        }
         let timeout = PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::MAX);
         let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
-        let (pid1_exited, extra_ready) = match poll(&mut fds, timeout) {
+        let (pid1_exited, extra_ready, console_ready) = match poll(&mut fds, timeout) {
             Ok(_) => (
                 watch_pid1 && ready(&fds[1]),
-                fds.get(extra_at).is_some_and(ready),
+                extra.is_some() && fds.get(extra_at).is_some_and(ready),
+                fds.get(console_at).is_some_and(ready),
             ),
-            Err(_) => (false, false),
+            Err(_) => (false, false, false),
         };
         drop(fds);
+        if console_ready {
+            self.copy_console();
+        }
         if pid1_exited {
             self.reap(true);
         }
@@ -519,12 +528,20 @@ impl Driver {
         }
     }
 
+    /// Copy what PID 1 wrote to its terminal console into the run's console log.
+    fn copy_console(&self) {
+        if let Some(console) = &self.pid1.console {
+            console.copy_to(&self.console_log);
+        }
+    }
+
     fn finish(mut self, spec: &RunSpec) -> Trace {
         if self.pid1_status.is_none() {
             let _ = sys::pidfd_send_signal(&self.pid1.pidfd, SignalNumber::KILL.raw());
             self.reap(false);
         }
         self.drain_reports();
+        self.copy_console();
         let survivors = scan_namespace(self.pid1.pid_namespace)
             .into_iter()
             .map(|p| p.host_pid)

@@ -4,14 +4,18 @@
 //! [`mount_plan`]) and applied in one place ([`spawn_pid1`]), so the plan can be read and tested
 //! without privileges. Every `unsafe` block lives in [`sys`].
 
+mod cgroup;
+mod console;
 mod enter;
 mod mounts;
 mod pids;
 mod spawn;
 pub(crate) mod sys;
 
+pub use cgroup::RunCgroup;
+pub use console::ConsoleTty;
 pub use enter::{Inside, exec_inside};
-pub use mounts::{MountOp, RootView, mount_plan};
+pub use mounts::{HostSide, MountOp, RootView, mount_plan};
 pub use pids::{PIDS_MAX, PidsLimit};
 pub use spawn::{Pid1, SandboxError, spawn_pid1};
 
@@ -57,6 +61,31 @@ impl SandboxMode {
     }
 }
 
+/// Something a candidate needs from the sandbox beyond what every run gets; declared in its
+/// TOML (`needs = ["sysfs", "cgroup2"]`), so no other candidate sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SandboxNeed {
+    /// A fresh read-only sysfs at `/sys`, as docker and podman mount it.
+    Sysfs,
+    /// A cgroup2 hierarchy PID 1 may write: a child cgroup of the launcher's, made the root of
+    /// a new cgroup namespace and mounted at `/sys/fs/cgroup` (systemd refuses to boot
+    /// without one). Implies [`SandboxNeed::Sysfs`].
+    Cgroup2,
+    /// A terminal at `/dev/console` whose output reaches the run's console log (systemd logs
+    /// only to a terminal).
+    Console,
+}
+
+/// A host path shown read-only at another path inside the sandbox (an image's files).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageBind {
+    /// Host path.
+    pub source: PathBuf,
+    /// Absolute path inside the sandbox.
+    pub at: PathBuf,
+}
+
 /// Everything needed to build one run's sandbox and start its PID 1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SandboxSpec {
@@ -75,6 +104,17 @@ pub struct SandboxSpec {
     pub env: Vec<String>,
     /// Hostname inside the UTS namespace.
     pub hostname: String,
+    /// What this candidate needs beyond the common sandbox.
+    #[serde(default)]
+    pub needs: Vec<SandboxNeed>,
+    /// The image's own files, bound read-only after the fresh `/tmp` and `/run`.
+    #[serde(default)]
+    pub image_binds: Vec<ImageBind>,
+    /// Whether PID 1 keeps `CAP_SYS_BOOT`. LXC and systemd-nspawn leave it (a halting
+    /// systemd's `reboot()` then ends the namespace with SIGINT); docker, podman and the CRI
+    /// runtimes drop it (systemd then exits 0).
+    #[serde(default)]
+    pub cap_sys_boot: bool,
 }
 
 impl SandboxSpec {
@@ -86,6 +126,13 @@ impl SandboxSpec {
     /// Where PID 1's stdout and stderr go.
     pub fn console_path(&self) -> PathBuf {
         self.run_dir.join("console.log")
+    }
+
+    /// Whether the sandbox must provide `need` (a need may imply another).
+    pub fn needs(&self, need: SandboxNeed) -> bool {
+        self.needs.iter().any(|declared| {
+            *declared == need || (need == SandboxNeed::Sysfs && *declared == SandboxNeed::Cgroup2)
+        })
     }
 
     /// The mount point of the scratch tmpfs that holds the new root.

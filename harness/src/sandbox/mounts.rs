@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use pid1check_probe::{CHANNEL_DIR, PROBE_FILE};
 
-use super::SandboxSpec;
+use super::{SandboxNeed, SandboxSpec};
 
 /// What PID 1 sees as `/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +72,22 @@ pub enum MountOp {
         /// Mount point.
         target: PathBuf,
     },
+    /// Move this process into a cgroup (by writing to its `cgroup.procs`), then unshare the
+    /// cgroup namespace, so that cgroup becomes the `/` of every cgroup2 mount made after.
+    EnterCgroup {
+        /// The cgroup's directory on the host.
+        cgroup: PathBuf,
+    },
+    /// A fresh sysfs, read-only: it shows the host's devices but cannot change them.
+    Sysfs {
+        /// Mount point.
+        target: PathBuf,
+    },
+    /// A cgroup2 file system; inside a new cgroup namespace it shows that namespace's root.
+    Cgroup2 {
+        /// Mount point.
+        target: PathBuf,
+    },
     /// A private devpts instance.
     Devpts {
         /// Mount point.
@@ -95,20 +111,39 @@ fn under(root: &Path, absolute: &str) -> PathBuf {
     root.join(absolute.trim_start_matches('/'))
 }
 
+/// What the launcher prepared on the host for one run, which the mount plan refers to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostSide<'a> {
+    /// The run's cgroup on the host, when the candidate needs cgroup2.
+    pub run_cgroup: Option<&'a Path>,
+    /// The terminal bound over `/dev/console`, when the candidate needs one.
+    pub console: Option<&'a Path>,
+}
+
 /// The ordered mount script of a run's root file system.
-pub fn mount_plan(spec: &SandboxSpec, view: RootView) -> Vec<MountOp> {
+pub fn mount_plan(spec: &SandboxSpec, view: RootView, host: HostSide<'_>) -> Vec<MountOp> {
+    let run_cgroup = host.run_cgroup;
     let scratch = spec.scratch_dir();
     let root = scratch.join("root");
     let mut ops = vec![
         // Private first: without it a mount below would propagate to the host's namespace.
         MountOp::MakePrivate,
+    ];
+    if let Some(cgroup) = run_cgroup.filter(|_| spec.needs(SandboxNeed::Cgroup2)) {
+        // Before any cgroup2 mount: the mount shows the namespace's root, which is the cgroup
+        // this process is in when it unshares.
+        ops.push(MountOp::EnterCgroup {
+            cgroup: cgroup.to_path_buf(),
+        });
+    }
+    ops.extend([
         // All writes of the run land in this tmpfs, which vanishes with the mount namespace.
         MountOp::Tmpfs {
             target: scratch.clone(),
             mode: 0o755,
         },
         MountOp::Mkdir { path: root.clone() },
-    ];
+    ]);
     match view {
         RootView::Overlay => {
             let (upper, work) = (scratch.join("upper"), scratch.join("work"));
@@ -178,6 +213,24 @@ pub fn mount_plan(spec: &SandboxSpec, view: RootView) -> Vec<MountOp> {
             read_only: true,
         });
     }
+    for bind in &spec.image_binds {
+        let inside = under(&root, &bind.at.to_string_lossy());
+        ops.push(if bind.source.is_dir() {
+            MountOp::Mkdir {
+                path: inside.clone(),
+            }
+        } else {
+            MountOp::Touch {
+                path: inside.clone(),
+            }
+        });
+        ops.push(MountOp::Bind {
+            source: bind.source.clone(),
+            target: inside,
+            recursive: false,
+            read_only: true,
+        });
+    }
     ops.push(MountOp::Mkdir {
         path: under(&root, "/proc"),
     });
@@ -185,15 +238,33 @@ pub fn mount_plan(spec: &SandboxSpec, view: RootView) -> Vec<MountOp> {
     ops.push(MountOp::Proc {
         target: under(&root, "/proc"),
     });
-    ops.extend(dev_ops(&under(&root, "/dev")));
+    if spec.needs(SandboxNeed::Sysfs) {
+        ops.push(MountOp::Mkdir {
+            path: under(&root, "/sys"),
+        });
+        ops.push(MountOp::Sysfs {
+            target: under(&root, "/sys"),
+        });
+    }
+    if run_cgroup.is_some() && spec.needs(SandboxNeed::Cgroup2) {
+        // sysfs has this directory; the mount point exists although sysfs is read-only.
+        ops.push(MountOp::Cgroup2 {
+            target: under(&root, "/sys/fs/cgroup"),
+        });
+    }
+    let console = host
+        .console
+        .filter(|_| spec.needs(SandboxNeed::Console))
+        .unwrap_or(Path::new("/dev/null"));
+    ops.extend(dev_ops(&under(&root, "/dev"), console));
     ops.extend(channel_ops(spec, &root));
     ops.push(MountOp::PivotRoot { new_root: root });
     ops
 }
 
 /// A private /dev with only harmless devices, as bubblewrap's `--dev` builds it: the host's
-/// /dev would expose its disks to a root PID 1.
-fn dev_ops(dev: &Path) -> Vec<MountOp> {
+/// /dev would expose its disks to a root PID 1. `console` is bound over /dev/console.
+fn dev_ops(dev: &Path, console: &Path) -> Vec<MountOp> {
     let mut ops = vec![
         MountOp::Mkdir {
             path: dev.to_path_buf(),
@@ -207,11 +278,15 @@ fn dev_ops(dev: &Path) -> Vec<MountOp> {
         ops.push(MountOp::Touch {
             path: dev.join(device),
         });
-        // /dev/console: inits write boot messages there; it is /dev/null until a case needs
-        // to read them.
-        let source = if *device == "console" { "null" } else { device };
+        // /dev/console: inits write boot messages there; /dev/null unless the candidate needs
+        // a terminal there (its output then reaches the run's console log).
+        let source = if *device == "console" {
+            console.to_path_buf()
+        } else {
+            Path::new("/dev").join(device)
+        };
         ops.push(MountOp::Bind {
-            source: Path::new("/dev").join(source),
+            source,
             target: dev.join(device),
             recursive: false,
             read_only: false,
@@ -275,6 +350,147 @@ mod tests {
     use super::*;
     use crate::sandbox::SandboxMode;
 
+    fn spec_with(
+        needs: Vec<SandboxNeed>,
+        image_binds: Vec<crate::sandbox::ImageBind>,
+    ) -> SandboxSpec {
+        SandboxSpec {
+            mode: SandboxMode::Root,
+            run_dir: PathBuf::from("/r"),
+            probe: PathBuf::from("/p/probe"),
+            read_only_paths: Vec::new(),
+            argv: vec!["/lib/systemd/systemd".to_owned()],
+            env: Vec::new(),
+            hostname: "h".to_owned(),
+            needs,
+            image_binds,
+            cap_sys_boot: false,
+        }
+    }
+
+    /// sysfs and cgroup2 are a candidate's declared needs, never the default: a plan without
+    /// them has neither, and the cgroup is entered before anything could mount cgroup2.
+    #[test]
+    fn sysfs_and_cgroup2_come_only_with_the_need_and_in_order() {
+        let is_extra = |op: &MountOp| {
+            matches!(
+                op,
+                MountOp::Sysfs { .. } | MountOp::Cgroup2 { .. } | MountOp::EnterCgroup { .. }
+            )
+        };
+        let cgroup = Path::new("/sys/fs/cgroup/unified/pid1check-run-7");
+        let host = HostSide {
+            run_cgroup: Some(cgroup),
+            console: None,
+        };
+        let plain = mount_plan(&spec_with(Vec::new(), Vec::new()), RootView::Overlay, host);
+        assert!(!plain.iter().any(is_extra), "{plain:#?}");
+
+        let sysfs_only = mount_plan(
+            &spec_with(vec![SandboxNeed::Sysfs], Vec::new()),
+            RootView::Overlay,
+            HostSide::default(),
+        );
+        let root = PathBuf::from("/r/scratch/root");
+        let extra: Vec<&MountOp> = sysfs_only.iter().filter(|op| is_extra(op)).collect();
+        assert_eq!(
+            extra,
+            [&MountOp::Sysfs {
+                target: root.join("sys")
+            }]
+        );
+
+        let plan = mount_plan(
+            &spec_with(vec![SandboxNeed::Cgroup2], Vec::new()),
+            RootView::Overlay,
+            host,
+        );
+        let extra: Vec<&MountOp> = plan.iter().filter(|op| is_extra(op)).collect();
+        assert_eq!(
+            extra,
+            [
+                &MountOp::EnterCgroup {
+                    cgroup: cgroup.to_path_buf()
+                },
+                &MountOp::Sysfs {
+                    target: root.join("sys")
+                },
+                &MountOp::Cgroup2 {
+                    target: root.join("sys/fs/cgroup")
+                },
+            ],
+            "cgroup2 implies sysfs"
+        );
+        let at = |wanted: &MountOp| plan.iter().position(|op| op == wanted);
+        assert_eq!(at(&MountOp::MakePrivate), Some(0));
+        assert_eq!(
+            at(&MountOp::EnterCgroup {
+                cgroup: cgroup.to_path_buf()
+            }),
+            Some(1),
+            "the cgroup namespace is made before any mount"
+        );
+        assert!(matches!(plan.last(), Some(MountOp::PivotRoot { .. })));
+    }
+
+    /// /dev/console is /dev/null unless the candidate needs a terminal and the launcher made
+    /// one.
+    #[test]
+    fn the_console_is_a_terminal_only_with_the_need() {
+        let console_source = |plan: &[MountOp]| {
+            plan.iter().find_map(|op| match op {
+                MountOp::Bind { source, target, .. } if target.ends_with("dev/console") => {
+                    Some(source.clone())
+                }
+                _ => None,
+            })
+        };
+        let pts = Path::new("/dev/pts/9");
+        let host = HostSide {
+            run_cgroup: None,
+            console: Some(pts),
+        };
+        let with_need = spec_with(vec![SandboxNeed::Console], Vec::new());
+        let plan = mount_plan(&with_need, RootView::Overlay, host);
+        assert_eq!(console_source(&plan), Some(pts.to_path_buf()));
+        let without = mount_plan(&spec_with(Vec::new(), Vec::new()), RootView::Overlay, host);
+        assert_eq!(console_source(&without), Some(PathBuf::from("/dev/null")));
+        let unprepared = mount_plan(&with_need, RootView::Overlay, HostSide::default());
+        assert_eq!(
+            console_source(&unprepared),
+            Some(PathBuf::from("/dev/null"))
+        );
+    }
+
+    /// An image's files are bound read-only after the fresh /run and /tmp, which would
+    /// otherwise hide them.
+    #[test]
+    fn image_files_are_bound_read_only_after_the_fresh_run() {
+        let bind = crate::sandbox::ImageBind {
+            source: PathBuf::from("/nonexistent-units"),
+            at: PathBuf::from("/run/systemd/system"),
+        };
+        let plan = mount_plan(
+            &spec_with(Vec::new(), vec![bind]),
+            RootView::Overlay,
+            HostSide::default(),
+        );
+        let root = PathBuf::from("/r/scratch/root");
+        let fresh_run = plan.iter().position(
+            |op| matches!(op, MountOp::Tmpfs { target, .. } if *target == root.join("run")),
+        );
+        let bound = plan.iter().position(|op| {
+            *op == MountOp::Bind {
+                source: PathBuf::from("/nonexistent-units"),
+                target: root.join("run/systemd/system"),
+                recursive: false,
+                read_only: true,
+            }
+        });
+        assert!(fresh_run.is_some() && bound.is_some(), "{plan:#?}");
+        assert!(fresh_run < bound, "{plan:#?}");
+    }
+
     /// A checkout under /tmp (CI clones there) was hidden by the sandbox's fresh /tmp, found
     /// by running the suite from a fresh clone: binds of host paths must come after it.
     #[test]
@@ -287,8 +503,11 @@ mod tests {
             argv: vec!["/bin/true".to_owned()],
             env: Vec::new(),
             hostname: "h".to_owned(),
+            needs: Vec::new(),
+            image_binds: Vec::new(),
+            cap_sys_boot: false,
         };
-        let plan = mount_plan(&spec, RootView::Overlay);
+        let plan = mount_plan(&spec, RootView::Overlay, HostSide::default());
         let root = spec.scratch_dir().join("root");
         let position = |wanted: &dyn Fn(&MountOp) -> bool| plan.iter().position(wanted);
         let fresh_tmp = position(

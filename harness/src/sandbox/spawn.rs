@@ -13,10 +13,12 @@ use nix::mount::{MntFlags, MsFlags};
 use nix::sys::statvfs::FsFlags;
 use pid1check_probe::PROBE_FILE;
 
-use super::mounts::{MountOp, mount_plan};
+use super::cgroup::RunCgroup;
+use super::console::ConsoleTty;
+use super::mounts::{HostSide, MountOp, mount_plan};
 use super::pids::{PidsLimit, PidsPlan};
 use super::sys::{self, Cloned};
-use super::{SandboxMode, SandboxSpec};
+use super::{SandboxMode, SandboxNeed, SandboxSpec};
 
 /// Why PID 1 could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +70,11 @@ pub struct Pid1 {
     /// An open handle on that namespace: while it is held, the kernel cannot give its inode
     /// number to another run's namespace, so a scan after PID 1's death finds only this run's.
     pub pid_namespace_handle: std::fs::File,
+    /// The run's own cgroup, when the candidate needs cgroup2; removed when this is dropped,
+    /// after PID 1 (and so every process of the run) is gone.
+    pub cgroup: Option<RunCgroup>,
+    /// The terminal behind the sandbox's `/dev/console`, when the candidate needs one.
+    pub console: Option<ConsoleTty>,
     /// The run's pids limit, until [`Pid1::finish_pids_limit`] reads and removes it.
     pids: Option<PidsPlan>,
 }
@@ -98,7 +105,24 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
         .map_err(prepare("the probe's mount point"))?;
     std::fs::create_dir_all(spec.scratch_dir()).map_err(prepare("the scratch directory"))?;
     let (console, devnull) = open_stdio(spec)?;
-    let plan = mount_plan(spec, spec.mode.root_view());
+    let cgroup = if spec.needs(SandboxNeed::Cgroup2) {
+        Some(RunCgroup::create().map_err(prepare("the run's cgroup (cgroup2)"))?)
+    } else {
+        None
+    };
+    let console_tty = if spec.needs(SandboxNeed::Console) {
+        Some(ConsoleTty::open().map_err(prepare("a terminal for /dev/console"))?)
+    } else {
+        None
+    };
+    let plan = mount_plan(
+        spec,
+        spec.mode.root_view(),
+        HostSide {
+            run_cgroup: cgroup.as_ref().map(RunCgroup::path),
+            console: console_tty.as_ref().map(ConsoleTty::slave_path),
+        },
+    );
     let argv = cstrings(&spec.argv).map_err(prepare("PID 1's argv"))?;
     let env = cstrings(&spec.env).map_err(prepare("PID 1's environment"))?;
     if argv.is_empty() {
@@ -184,6 +208,8 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
             pid_namespace,
             pid_namespace_handle,
             pids: Some(pids),
+            cgroup,
+            console: console_tty,
         }),
         Err(error) => {
             // Our own unreaped child, named exactly by its pidfd: kill and reap it so nothing
@@ -316,6 +342,13 @@ fn become_pid1(setup: &ChildSetup<'_>, go: OwnedFd) -> String {
     if let Some(Err(errno)) = standard.iter().find(|r| r.is_err()) {
         return format!("sandbox setup: redirecting stdin/stdout/stderr: {errno}");
     }
+    // Container runtimes other than LXC and nspawn drop CAP_SYS_BOOT; the bounding set is what
+    // execve leaves a root process (capabilities(7), "Transformation of capabilities").
+    if !spec.cap_sys_boot
+        && let Err(error) = sys::drop_bounding_capability(sys::CAP_SYS_BOOT)
+    {
+        return format!("sandbox setup: dropping CAP_SYS_BOOT: {error}");
+    }
     if let Err(error) = sys::reset_signal_dispositions() {
         return format!("sandbox setup: resetting signal dispositions: {error}");
     }
@@ -422,6 +455,24 @@ fn apply(op: &MountOp) -> nix::Result<()> {
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
             NONE,
         ),
+        MountOp::EnterCgroup { cgroup } => {
+            std::fs::write(cgroup.join("cgroup.procs"), "0").map_err(io_errno)?;
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+        }
+        MountOp::Sysfs { target } => mount(
+            Some("sysfs"),
+            target,
+            Some("sysfs"),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            NONE,
+        ),
+        MountOp::Cgroup2 { target } => mount(
+            Some("cgroup2"),
+            target,
+            Some("cgroup2"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            NONE,
+        ),
         MountOp::Devpts { target } => mount(
             Some("devpts"),
             target,
@@ -466,6 +517,12 @@ fn describe(op: &MountOp) -> String {
         }
         MountOp::Proc { target } => format!("mounting proc on {}", target.display()),
         MountOp::Devpts { target } => format!("mounting devpts on {}", target.display()),
+        MountOp::EnterCgroup { cgroup } => format!(
+            "entering the cgroup {} and a new cgroup namespace",
+            cgroup.display()
+        ),
+        MountOp::Sysfs { target } => format!("mounting sysfs on {}", target.display()),
+        MountOp::Cgroup2 { target } => format!("mounting cgroup2 on {}", target.display()),
         MountOp::Symlink { path, .. } => format!("creating the link {}", path.display()),
         MountOp::PivotRoot { new_root } => format!("pivot_root into {}", new_root.display()),
     }

@@ -133,6 +133,22 @@ pub(crate) fn reset_signal_dispositions() -> io::Result<()> {
     Ok(())
 }
 
+/// `CAP_SYS_BOOT` (linux/capability.h): allows reboot(2), which in a child PID namespace ends
+/// the namespace instead of the machine (pid_namespaces(7)).
+pub(crate) const CAP_SYS_BOOT: libc::c_int = 22;
+
+/// Drop `capability` from this process's bounding set (`PR_CAPBSET_DROP`, prctl(2)): after
+/// `execve` not even root gets it back.
+pub(crate) fn drop_bounding_capability(capability: libc::c_int) -> io::Result<()> {
+    // SAFETY: prctl with PR_CAPBSET_DROP takes an integer capability and unused zeros.
+    let ret = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, capability as libc::c_ulong, 0, 0, 0) };
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// Whether this process lives in the initial user namespace (where root is really root).
 pub(crate) fn in_initial_user_namespace() -> bool {
     // The initial user namespace maps the whole uid range onto itself.

@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::sandbox::SandboxNeed;
+use crate::signal::SignalNumber;
+
 /// One init under test, loaded from `fixtures/candidates/NAME.toml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +34,29 @@ pub struct Candidate {
     /// never scales a grace below it, so the scale cannot be blamed on the init.
     #[serde(default)]
     pub min_grace_ms: Option<u64>,
+    /// The signal this init stops its services with (systemd's `KillSignal=`), when it is not
+    /// the runtime's: `stop` in a case then means this signal for the workload, because the
+    /// runtime's signal goes to the manager, which stops the app its own way.
+    #[serde(default)]
+    pub service_stop_signal: Option<SignalNumber>,
+    /// What the sandbox must add for this init beyond what every run gets (systemd needs
+    /// `/sys` and a writable cgroup2 hierarchy); see [`SandboxNeed`].
+    #[serde(default)]
+    pub needs: Vec<SandboxNeed>,
+    /// Files the image ships (a systemd image's unit files): each host path, relative to this
+    /// candidate's file, appears read-only at `at` inside the sandbox.
+    #[serde(default)]
+    pub files: Vec<ImageFile>,
+}
+
+/// A file or directory of the image, bound read-only into the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageFile {
+    /// Host path, relative to the candidate's directory.
+    pub source: String,
+    /// Absolute path inside the sandbox.
+    pub at: String,
 }
 
 /// What sort of PID 1 a candidate is.

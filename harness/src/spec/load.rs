@@ -528,6 +528,21 @@ mod tests {
             "6:15: stop_signal",
             "`RTMIN+31` is not a signal",
         ),
+        (
+            "files-at-relative",
+            "6:43: files[0].at",
+            "\"etc/systemd/system\" is not absolute",
+        ),
+        (
+            "needs-unknown",
+            "6:10: needs[0]",
+            "unknown variant `cgroup1`",
+        ),
+        (
+            "argv-without-workload-or-files",
+            "5:8: argv",
+            "a system-manager may instead start it from its `files`",
+        ),
     ];
 
     /// Every fixture in `folder` fails with the error its row describes, and every fixture has

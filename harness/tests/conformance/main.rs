@@ -8,4 +8,5 @@ mod matrix;
 mod profiles;
 mod safety;
 mod support;
+mod systemd;
 mod witness;

@@ -1,20 +1,10 @@
 //! Runtime profiles end to end: a preStop hook runs inside the container, the stop signal each
 //! runtime chooses reaches PID 1, and `--time-scale` never changes a verdict.
 
-use harness::conformance::{MatrixOptions, RunRecord};
+use harness::conformance::MatrixOptions;
 use harness::matrix::Outcome;
-use harness::verdict::VerdictResult;
 
-use crate::support::{candidate, case, execute, execute_with, options, profile};
-
-fn verdicts(record: &RunRecord) -> Vec<(String, VerdictResult)> {
-    record
-        .result
-        .verdicts
-        .iter()
-        .map(|v| (v.expectation.clone(), v.result))
-        .collect()
-}
+use crate::support::{candidate, case, execute, execute_with, options, profile, verdicts};
 
 /// `kill -RTMIN+3 1` in a preStop hook reaches the container's PID 1 (tini, which forwards it
 /// to the app, whose default action for it is to die: tini then exits 128 + 37). Had the hook

@@ -7,7 +7,7 @@ use harness::matrix::Outcome;
 use harness::spec::{Candidate, CandidateKind, Install};
 use harness::trace::ActionKind;
 
-use crate::support::{case, execute, root};
+use crate::support::{case, console, execute, root};
 
 /// A candidate whose PID 1 is `sh -c SCRIPT`, which then execs the workload (`$0`).
 fn shell_candidate(name: &str, script: &str) -> Candidate {
@@ -27,16 +27,17 @@ fn shell_candidate(name: &str, script: &str) -> Candidate {
         ],
         stop_signal: None,
         min_grace_ms: None,
+        service_stop_signal: None,
+        needs: Vec::new(),
+        files: Vec::new(),
     }
 }
 
-/// What PID 1 and its children wrote to stdout and stderr.
-fn console(record: &harness::conformance::RunRecord) -> String {
-    record
-        .raw
-        .as_ref()
-        .map(|t| t.console.clone())
-        .unwrap_or_default()
+/// None of `paths` exists on the host.
+fn assert_not_on_host(paths: &[&std::path::Path]) {
+    for path in paths {
+        assert!(!path.exists(), "{} leaked onto the host", path.display());
+    }
 }
 
 #[test]
@@ -61,16 +62,7 @@ fn a_run_cannot_write_the_hosts_tmp_or_root() {
         "the write to / failed inside: {console}"
     );
     // ...and reached nothing outside it.
-    assert!(
-        !in_tmp.exists(),
-        "{} leaked onto the host",
-        in_tmp.display()
-    );
-    assert!(
-        !in_root.exists(),
-        "{} leaked onto the host",
-        in_root.display()
-    );
+    assert_not_on_host(&[&in_tmp, &in_root]);
     assert_ne!(
         record.result.outcome,
         Outcome::NotRun,
@@ -155,4 +147,99 @@ fn a_candidate_that_cannot_start_is_not_run_with_the_reason() {
             .iter()
             .all(|v| v.result != harness::verdict::VerdictResult::Pass)
     );
+}
+
+/// The systemd candidate with one more unit, started before the app (which `Requires=` it):
+/// a oneshot that empties /tmp (as systemd-tmpfiles' boot cleanup would), checks that the
+/// canary the test put in the host's /tmp is not there, writes markers in /tmp and / and
+/// rewrites /etc/machine-id. If any of that failed inside, the app never starts and the run is `not run`; so a
+/// run that passes its start proves the writes happened, and the host must show none of them.
+/// (A systemd booted on the host's real file system once cleaned the host's /tmp:
+/// shared/DESIGN.md, "Facts measured".)
+#[test]
+fn a_systemd_run_cannot_touch_the_hosts_tmp_or_root() {
+    let tag = format!("pid1check-systemd-{}", std::process::id());
+    let canary = PathBuf::from("/tmp").join(format!("{tag}-canary"));
+    let in_tmp = PathBuf::from("/tmp").join(format!("{tag}-marker"));
+    let in_root = PathBuf::from("/").join(format!("{tag}-marker"));
+    std::fs::write(&canary, "host").expect("writing the canary in the host's /tmp");
+    let machine_id = std::fs::read("/etc/machine-id").ok();
+
+    // Under target/, not /tmp: the unit empties the sandbox's /tmp.
+    let image = tempfile::tempdir_in(root().join("target"))
+        .expect("a directory for the test image's files");
+    let units = image.path().join("units");
+    std::fs::create_dir(&units).expect("units/");
+    let fixture = root().join("fixtures/candidates/systemd-units");
+    for unit in ["pid1check.target", "default.target"] {
+        std::fs::copy(fixture.join(unit), units.join(unit)).expect("copying a unit");
+    }
+    let app = std::fs::read_to_string(fixture.join("pid1check-app.service"))
+        .expect("reading the app's unit")
+        .replace(
+            "[Unit]\n",
+            "[Unit]\nRequires=escape.service\nAfter=escape.service\n",
+        );
+    std::fs::write(units.join("pid1check-app.service"), app).expect("writing the app's unit");
+    let script = format!(
+        "find /tmp -xdev -mindepth 1 -delete 2>/dev/null; ! test -e {canary} && echo inside > {tmp} \
+         && touch {root} && echo 0123456789abcdef0123456789abcdef > /etc/machine-id",
+        canary = canary.display(),
+        tmp = in_tmp.display(),
+        root = in_root.display()
+    );
+    std::fs::write(
+        units.join("escape.service"),
+        format!(
+            "[Unit]\nDefaultDependencies=no\n[Service]\nType=oneshot\nRemainAfterExit=yes\n\
+             ExecStart=/bin/sh -c '{script}'\n"
+        ),
+    )
+    .expect("writing the escape unit");
+    let mut systemd = crate::support::candidate("systemd-stopsignal");
+    systemd.name = "systemd-escape".to_owned();
+    systemd.dir = image.path().to_path_buf();
+    systemd.files = vec![harness::spec::ImageFile {
+        source: "units".to_owned(),
+        at: "/etc/systemd/system".to_owned(),
+    }];
+
+    let record = crate::support::execute_with(
+        systemd,
+        case("term-forward"),
+        crate::support::profile("podman"),
+        &crate::support::options(),
+    );
+    let canary_left = std::fs::read_to_string(&canary).ok();
+    let _ = std::fs::remove_file(&canary);
+    assert_ne!(
+        record.result.outcome,
+        Outcome::NotRun,
+        "the escape unit failed inside, so this proves nothing: {}",
+        record.result.reason
+    );
+    assert_eq!(
+        canary_left.as_deref(),
+        Some("host"),
+        "the host's /tmp was touched"
+    );
+    assert_not_on_host(&[&in_tmp, &in_root]);
+    assert_eq!(
+        std::fs::read("/etc/machine-id").ok(),
+        machine_id,
+        "the host's /etc/machine-id changed"
+    );
+}
+
+/// The run's cgroup goes when the launcher is done with it, with every cgroup PID 1 made below
+/// it (systemd makes init.scope and system.slice/…).
+#[test]
+fn a_runs_cgroup_is_removed_with_what_pid1_made_below_it() {
+    let cgroup = harness::sandbox::RunCgroup::create().expect("creating a run cgroup");
+    let path = cgroup.path().to_path_buf();
+    let nested = path.join("system.slice").join("pid1check-app.service");
+    std::fs::create_dir_all(&nested).expect("creating cgroups below it, as systemd does");
+    assert!(nested.is_dir());
+    drop(cgroup);
+    assert!(!path.exists(), "{} is left on the host", path.display());
 }

@@ -142,3 +142,22 @@ pub fn execute_with(
 ) -> RunRecord {
     execute_one(&ready_with(candidate, case, profile), options)
 }
+
+/// Each verdict of a run as (expectation, result): what two runs must agree on.
+pub fn verdicts(record: &RunRecord) -> Vec<(String, harness::verdict::VerdictResult)> {
+    record
+        .result
+        .verdicts
+        .iter()
+        .map(|v| (v.expectation.clone(), v.result))
+        .collect()
+}
+
+/// What PID 1 and its children wrote to stdout, stderr and a terminal console (its tail).
+pub fn console(record: &RunRecord) -> String {
+    record
+        .raw
+        .as_ref()
+        .map(|t| t.console.clone())
+        .unwrap_or_default()
+}

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use crate::signal::SignalNumber;
 use crate::spec::{
-    Candidate, Case, ExpectationKind, Install, Node, Profile, SignalRef, Step, Target,
+    Candidate, CandidateKind, Case, ExpectationKind, Install, Node, Profile, SignalRef, Step,
+    Target,
 };
 use crate::stop::check_profile;
 
@@ -323,11 +324,33 @@ pub(super) fn validate_candidate(candidate: &Candidate) -> Result<(), Invalid> {
             workload_at = Some(here);
         }
     }
-    if workload_at.is_none() {
+    // A system manager may start the workload from its own configuration instead (a unit
+    // file among the image's files, with the probe's fixed path as its command).
+    let configured = candidate.kind == CandidateKind::SystemManager && !candidate.files.is_empty();
+    if workload_at.is_none() && !configured {
         return Err(at(
             argv,
-            "has no `{workload}` argument: PID 1 must be told to start the workload",
+            "has no `{workload}` argument: PID 1 must be told to start the workload (a \
+             system-manager may instead start it from its `files`)",
         ));
+    }
+    for (index, file) in candidate.files.iter().enumerate() {
+        let here = root.key("files").index(index);
+        if !file.at.starts_with('/') {
+            return Err(at(
+                here.key("at"),
+                format!("{:?} is not absolute: say where the image has it", file.at),
+            ));
+        }
+        if file.source.starts_with('/') || file.source.split('/').any(|part| part == "..") {
+            return Err(at(
+                here.key("source"),
+                format!(
+                    "{:?} must be relative to the candidate's directory, without `..`",
+                    file.source
+                ),
+            ));
+        }
     }
 
     if let Some(spelling) = &candidate.stop_signal
