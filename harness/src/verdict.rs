@@ -131,7 +131,7 @@ pub fn killed_without_cleanup(trace: &NormalTrace) -> Vec<String> {
 }
 
 /// The expectation in words, as reports list it.
-fn describe(kind: &ExpectationKind) -> String {
+pub fn describe(kind: &ExpectationKind) -> String {
     match kind {
         ExpectationKind::Caught { role, signal } => format!("{role} caught {}", words(*signal)),
         ExpectationKind::NotCaught { role, signal } => {

@@ -233,7 +233,7 @@ fn run_with(root: &Path, args: &ConformanceArgs, witness: &mut Option<PendingWit
         .clone()
         .or_else(|| (!filtered).then(|| root.join("reports")));
     if let Some(out) = out {
-        match write_reports(&out, &matrix, &candidates) {
+        match write_reports(&out, &matrix, &candidates, &cases) {
             Ok(()) => eprintln!("reports written to {}", out.display()),
             Err(error) => {
                 eprintln!("error: writing reports to {}: {error}", out.display());
@@ -450,7 +450,12 @@ fn report_instability(records: &[RunRecord], repeat: usize) -> bool {
 
 /// Writes `results.json`, `matrix.md` and `candidates/NAME.md` (one page per candidate, with the
 /// `# timer:` notes of its file) into `out`.
-fn write_reports(out: &Path, matrix: &Matrix, candidates: &[Candidate]) -> std::io::Result<()> {
+fn write_reports(
+    out: &Path,
+    matrix: &Matrix,
+    candidates: &[Candidate],
+    cases: &[Case],
+) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
     std::fs::write(
         out.join("results.json"),
@@ -464,6 +469,7 @@ fn write_reports(out: &Path, matrix: &Matrix, candidates: &[Candidate]) -> std::
         out.join("profiles.md"),
         harness::report::render_profiles(matrix),
     )?;
+    std::fs::write(out.join("cases.md"), harness::report::render_cases(cases))?;
     let pages = out.join("candidates");
     std::fs::create_dir_all(&pages)?;
     for candidate in candidates {

@@ -49,7 +49,22 @@ fn matches_its_snapshot(
         "grandchild-same-pgrp",
         "grandchild-own-session",
         "orphan-reaping",
-        "grace-escalation"
+        "grace-escalation",
+        "hup-forward",
+        "int-forward",
+        "quit-forward",
+        "usr1-forward",
+        "usr2-forward",
+        "winch-forward",
+        "sigchld-not-forwarded",
+        "kill-from-inside",
+        "exit-code",
+        "exit-by-signal",
+        "slow-cleanup",
+        "double-stop",
+        "main-exits-first",
+        "zombie-storm",
+        "deep-tree"
     )]
     case_name: &str,
 ) {
