@@ -8,7 +8,7 @@ pub const MIN_STEP: f64 = 24.0;
 /// Width of a compressed gap, in px.
 pub const GAP_WIDTH: f64 = 56.0;
 /// An interval is compressed when it is longer than this...
-const GAP_MIN_NS: u64 = 50_000_000;
+const GAP_MIN_NS: u64 = 100_000_000;
 /// ...and than this fraction of the whole span.
 const GAP_MIN_SHARE: f64 = 0.125;
 

@@ -470,6 +470,11 @@ pub fn build_timeline(trace: &Trace, case: &Case, grace_ms: Option<u64>) -> Time
         }
     }
 
+    // PID 1 was there before anything of the run was recorded: without the witness's fork
+    // event, its lane starts with the trace.
+    if !born.contains_key(&pid1) {
+        born.insert(pid1.clone(), 0);
+    }
     t.lanes = lanes(case, &pid1, &t, &born, &ended);
     t.markers.sort_by_key(|m| (m.at, m.kind));
     t.signals.sort_by(|a, b| (a.at, &a.to).cmp(&(b.at, &b.to)));

@@ -8,11 +8,13 @@ use std::fmt::Write as _;
 
 use super::axis::{Axis, GAP_WIDTH};
 use super::model::{Fate, MarkerKind, Timeline};
+use crate::normal::witness::KERNEL;
+use crate::normal::{OUTSIDE, RUNTIME};
 use crate::report::markup::escape;
 
 const LABEL_WIDTH: f64 = 130.0;
 /// Room above the lanes for the slanted marker labels: at most this...
-const HEADER_MAX: f64 = 170.0;
+const HEADER_MAX: f64 = 200.0;
 /// ...and at least this.
 const HEADER_MIN: f64 = 40.0;
 const LANE_HEIGHT: f64 = 72.0;
@@ -74,14 +76,14 @@ pub fn format_time(ns: u64) -> String {
 /// The SVG text of `timeline`.
 pub fn render_svg(timeline: &Timeline) -> String {
     let times = instants(timeline);
-    // A slanted label of n characters rises about n × 6.5 px × sin 40°.
+    // A slanted label of n characters rises about n × 6.5 px × sin 55°.
     let longest = timeline
         .markers
         .iter()
         .map(|m| m.label.chars().count().min(MARKER_LABEL_MAX))
         .max()
         .unwrap_or(0);
-    let header = (HEADER_MIN + longest as f64 * 4.2).min(HEADER_MAX);
+    let header = (HEADER_MIN + longest as f64 * 5.3).min(HEADER_MAX);
     let axis = Axis::new(&times, AXIS_TARGET);
     let x = |t: u64| LABEL_WIDTH + axis.x(t);
     let lane_y = |name: &str| {
@@ -140,6 +142,14 @@ pub fn render_svg(timeline: &Timeline) -> String {
             y + 4.0,
             end_x + 20.0,
         );
+        if let Some(what) = lane_subtitle(&lane.name) {
+            let _ = write!(
+                out,
+                r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="9" fill="#57606a">{what}</text>"##,
+                LABEL_WIDTH - 10.0,
+                y + 16.0,
+            );
+        }
         if let Some(born) = lane.born {
             let until = lane.ended.unwrap_or(timeline.end);
             let open = if lane.ended.is_none() {
@@ -167,7 +177,7 @@ pub fn render_svg(timeline: &Timeline) -> String {
         let (x0, x1) = (x(span.from), x(span.to));
         let _ = writeln!(
             out,
-            r##"<rect class="zombie" data-lane="{}" x="{:.1}" y="{:.1}" width="{:.1}" height="18" fill="url(#zombie)" stroke="#6e7781"><title>{}: zombie (ended, not reaped) from {} to at least {}</title></rect>"##,
+            r##"<rect class="zombie" data-lane="{}" x="{:.1}" y="{:.1}" width="{:.1}" height="18" fill="url(#zombie)" stroke="#6e7781"><title>{}: exited, not yet reaped (a zombie, or PID 1 still in its exit path) from {} to at least {}</title></rect>"##,
             escape(&span.lane),
             x0,
             y - 9.0,
@@ -198,7 +208,7 @@ pub fn render_svg(timeline: &Timeline) -> String {
         };
         let _ = writeln!(
             out,
-            r##"<g class="marker marker-{class}"><title>{} {}</title><line x1="{mx:.1}" y1="{:.1}" x2="{mx:.1}" y2="{lanes_bottom:.1}" stroke="{colour}" stroke-width="1.5" stroke-dasharray="6 3"/><text transform="translate({:.1} {:.1}) rotate(-40)" fill="{colour}" font-weight="{weight}">{}</text></g>"##,
+            r##"<g class="marker marker-{class}"><title>{} {}</title><line x1="{mx:.1}" y1="{:.1}" x2="{mx:.1}" y2="{lanes_bottom:.1}" stroke="{colour}" stroke-width="1.5" stroke-dasharray="6 3"/><text transform="translate({:.1} {:.1}) rotate(-55)" fill="{colour}" font-weight="{weight}">{}</text></g>"##,
             format_time(marker.at),
             escape(&marker.label),
             header - 4.0,
@@ -322,6 +332,16 @@ pub fn render_svg(timeline: &Timeline) -> String {
     out.push_str(&legend(height - 10.0));
     out.push_str("</svg>\n");
     out
+}
+
+/// What a lane that is not a process of the workload stands for.
+fn lane_subtitle(name: &str) -> Option<&'static str> {
+    match name {
+        RUNTIME => Some("the launcher, outside"),
+        KERNEL => Some("si_code SI_KERNEL"),
+        OUTSIDE => Some("not in PID 1's tree"),
+        _ => None,
+    }
 }
 
 /// Every instant something is drawn at.
