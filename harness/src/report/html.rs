@@ -225,3 +225,50 @@ fn page_head(title: &str) -> String {
         escape(title)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{render_index, render_run_page};
+    use crate::report::markdown::tests::matrix;
+    use crate::spec::Level;
+    use crate::verdict::{Verdict, VerdictResult};
+
+    #[test]
+    fn every_run_is_a_linked_cell_of_its_profiles_table() {
+        let index = render_index(&matrix());
+        assert_eq!(index.matches("<table class=\"matrix\"").count(), 1);
+        assert_eq!(index.matches("href=\"runs/").count(), 5, "{index}");
+        for page in [
+            "sh__graceful-term__docker.html",
+            "sh__zombie-reaping__docker.html",
+            "systemd__graceful-term__docker.html",
+            "tini__graceful-term__docker.html",
+            "tini__zombie-reaping__docker.html",
+        ] {
+            assert!(index.contains(&format!("href=\"runs/{page}\"")), "{page}");
+        }
+        // systemd has no zombie-reaping run: an empty cell, no link.
+        assert!(index.contains("<td class=\"cell\"></td>"));
+        assert!(index.contains(">not run</a>") && index.contains(">FAIL</a>"));
+        // Titles from the data are escaped.
+        assert!(index.contains("<span class=\"muted\">0.19.0-1+b3</span>"));
+    }
+
+    #[test]
+    fn a_run_page_has_its_verdicts_escaped_and_says_when_there_is_no_trace() {
+        let matrix = matrix();
+        let mut run = matrix.runs[0].clone();
+        run.verdicts = vec![Verdict {
+            expectation: "app caught TERM".to_owned(),
+            level: Level::Must,
+            result: VerdictResult::Fail,
+            evidence: "app: killed <KILL> & gone".to_owned(),
+        }];
+        let page = render_run_page(&matrix, &run, None);
+        assert!(page.contains("<td class=\"fail\">fail</td>"), "{page}");
+        assert!(page.contains("app: killed &lt;KILL&gt; &amp; gone"));
+        assert!(page.contains("No trace"));
+        assert!(page.contains("href=\"../index.html#profile-docker\""));
+        assert!(!page.contains("<svg"));
+    }
+}

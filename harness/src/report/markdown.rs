@@ -311,7 +311,7 @@ fn push_line(out: &mut String, line: &str) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::render_markdown;
     use crate::matrix::{CandidateSummary, CaseSummary, Matrix, Outcome, RunResult};
 
@@ -348,7 +348,8 @@ mod tests {
         }
     }
 
-    fn matrix() -> Matrix {
+    /// Five runs of three candidates (one not run) × two cases, all with profile docker.
+    pub(in crate::report) fn matrix() -> Matrix {
         let mut killed = run(
             "sh",
             "graceful-term",

@@ -317,7 +317,9 @@ pub fn build_timeline(trace: &Trace, case: &Case, grace_ms: Option<u64>) -> Time
             t.markers.push(Marker {
                 at: deadline,
                 kind: MarkerKind::GraceDeadline,
-                label: format!("grace deadline ({grace} ms)"),
+                // The runtime may allow more (kubelet's minimum after a long preStop hook):
+                // the escalation marker shows when it actually sent SIGKILL.
+                label: format!("grace ends: {grace} ms after the stop began"),
             });
         } else {
             t.notes.push(format!(
