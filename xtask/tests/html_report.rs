@@ -84,6 +84,19 @@ fn the_index_loads_in_chromium_and_every_cell_links_to_a_run_page_with_a_timelin
     }
     assert!(dom.contains("href=\"../index.html#profile-docker\""));
 
+    // The timeline alone is well-formed SVG: chromium's strict XML parser reports no error.
+    let text = std::fs::read_to_string(&page).expect("reading the run page");
+    let svg = text
+        .find("<svg")
+        .zip(text.find("</svg>"))
+        .map(|(start, end)| &text[start..end + "</svg>".len()])
+        .expect("the page holds an SVG");
+    let alone = out.path().join("timeline.svg");
+    std::fs::write(&alone, svg).expect("writing the SVG");
+    let parsed = browser.dump_dom(&alone).expect("chromium loads the SVG");
+    assert!(!parsed.contains("parsererror"), "{parsed}");
+    assert!(parsed.contains("class=\"signal fate-fatal\""), "{parsed}");
+
     // The screenshot command writes a PNG as wide as the timeline needs.
     let png = out.path().join("shot.png");
     let output = xtask()
