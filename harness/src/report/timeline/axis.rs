@@ -25,8 +25,15 @@ pub struct Axis {
 
 impl Axis {
     /// An axis through `times` (any order, repeats allowed) that is about `target` px long:
-    /// longer when the instants need more room than that.
-    pub fn new(times: &[u64], target: f64) -> Axis {
+    /// longer when the instants need more room than that. `busy` instants get no step of their
+    /// own but keep the interval they fall in from being compressed: something happened there.
+    pub fn new(times: &[u64], busy: &[u64], target: f64) -> Axis {
+        let mut busy = busy.to_vec();
+        busy.sort_unstable();
+        let busy_between = |from: u64, to: u64| {
+            let first = busy.partition_point(|&t| t <= from);
+            busy.get(first).is_some_and(|&t| t < to)
+        };
         let mut instants = times.to_vec();
         instants.sort_unstable();
         instants.dedup();
@@ -39,7 +46,7 @@ impl Axis {
             .windows(2)
             .map(|w| {
                 let d = w[1] - w[0];
-                (d, d > threshold)
+                (d, d > threshold && !busy_between(w[0], w[1]))
             })
             .collect();
         let linear_ns: u64 = intervals
@@ -98,7 +105,7 @@ mod tests {
 
     #[test]
     fn instants_keep_their_order_and_at_least_the_minimum_step() {
-        let axis = Axis::new(&[0, 1, 2, 3 * MS, 3 * MS + 1], 400.0);
+        let axis = Axis::new(&[0, 1, 2, 3 * MS, 3 * MS + 1], &[], 400.0);
         let xs: Vec<f64> = axis.stops.iter().map(|s| s.1).collect();
         for pair in xs.windows(2) {
             assert!(pair[1] - pair[0] >= MIN_STEP, "{xs:?}");
@@ -109,7 +116,7 @@ mod tests {
     #[test]
     fn times_between_instants_are_proportional() {
         // 0 → 10 ms → 30 ms: the second interval is twice the first, plus the same minimum.
-        let axis = Axis::new(&[0, 10 * MS, 30 * MS], 300.0);
+        let axis = Axis::new(&[0, 10 * MS, 30 * MS], &[], 300.0);
         let (a, b) = (axis.x(10 * MS), axis.x(30 * MS) - axis.x(10 * MS));
         assert!(
             ((b - MIN_STEP) - 2.0 * (a - MIN_STEP)).abs() < 1e-6,
@@ -121,7 +128,7 @@ mod tests {
     #[test]
     fn a_long_idle_interval_is_compressed_to_a_gap() {
         // Events within 10 ms, then 500 ms of nothing (the grace wait), then the kill.
-        let axis = Axis::new(&[0, 5 * MS, 10 * MS, 510 * MS, 511 * MS], 600.0);
+        let axis = Axis::new(&[0, 5 * MS, 10 * MS, 510 * MS, 511 * MS], &[], 600.0);
         assert_eq!(axis.gaps, [(10 * MS, 510 * MS)]);
         assert!((axis.x(510 * MS) - axis.x(10 * MS) - GAP_WIDTH).abs() < 1e-6);
         // The 10 ms before the gap get far more room than the 500 ms gap itself.
@@ -130,7 +137,16 @@ mod tests {
 
     #[test]
     fn short_runs_have_no_gap() {
-        let axis = Axis::new(&[0, 5 * MS, 15 * MS], 600.0);
+        let axis = Axis::new(&[0, 5 * MS, 15 * MS], &[], 600.0);
         assert!(axis.gaps.is_empty());
+    }
+    #[test]
+    fn a_busy_instant_keeps_its_interval_uncompressed_without_a_step_of_its_own() {
+        let times = [0, 5 * MS, 10 * MS, 510 * MS];
+        let busy = Axis::new(&times, &[200 * MS], 600.0);
+        assert!(busy.gaps.is_empty(), "{busy:?}");
+        assert_eq!(busy.stops.len(), times.len());
+        let idle = Axis::new(&times, &[], 600.0);
+        assert_eq!(idle.gaps, [(10 * MS, 510 * MS)]);
     }
 }

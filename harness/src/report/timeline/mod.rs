@@ -7,8 +7,8 @@ mod model;
 mod svg;
 
 pub use model::{
-    EndMark, Fate, Lane, Marker, MarkerKind, ReapMark, SignalArrow, Timeline, ZombieSpan,
-    build_timeline,
+    EndMark, FOLDED, Fate, Lane, Life, Marker, MarkerKind, ReapMark, SignalArrow, Timeline,
+    ZombieSpan, build_timeline,
 };
 pub use svg::{format_time, render_svg};
 

@@ -29,7 +29,7 @@ const NS_PER_MS: u64 = 1_000_000;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timeline {
     /// Lanes top to bottom: `runtime`, PID 1, the workload's roles in tree order, processes no
-    /// probe reported, `kernel` when it sent anything.
+    /// probe reported, [`FOLDED`] ones, `kernel` when it sent anything.
     pub lanes: Vec<Lane>,
     /// The runtime's actions and observations, in time order.
     pub markers: Vec<Marker>,
@@ -47,11 +47,24 @@ pub struct Timeline {
     pub end: u64,
 }
 
-/// One process's lane.
+/// Name of the lane that holds, folded together, the processes that only lived: no signal,
+/// reap or zombie of theirs was seen (an init's short-lived helpers).
+pub const FOLDED: &str = "other processes";
+
+/// One row of the timeline: a process, or [`FOLDED`] processes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lane {
-    /// Its name: `runtime`, `pid1`, a role, `child-of-ROLE`, `other`, `kernel`.
+    /// Its name: `runtime`, `pid1`, a role, `child-of-ROLE`, `other`, [`FOLDED`], `kernel`.
     pub name: String,
+    /// The lives drawn on it: one, or one per folded process.
+    pub lives: Vec<Life>,
+}
+
+/// When a process lived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Life {
+    /// The process's name.
+    pub process: String,
     /// When it was forked (or first reported), if known.
     pub born: Option<u64>,
     /// When it ended, if known.
@@ -478,6 +491,9 @@ pub fn build_timeline(trace: &Trace, case: &Case, grace_ms: Option<u64>) -> Time
         born.insert(pid1.clone(), 0);
     }
     t.lanes = lanes(case, &pid1, &t, &born, &ended);
+    // A folded process's end is the end of its bar: no mark of its own.
+    let lanes = &t.lanes;
+    t.ends.retain(|e| lanes.iter().any(|l| l.name == e.lane));
     t.markers.sort_by_key(|m| (m.at, m.kind));
     t.signals.sort_by(|a, b| (a.at, &a.to).cmp(&(b.at, &b.to)));
     t.reaps.sort_by_key(|r| r.at);
@@ -507,8 +523,10 @@ fn origin(trace: &Trace) -> u64 {
     reports.chain(actions).chain(witness).min().unwrap_or(0)
 }
 
-/// Every lane something refers to, in order: runtime, PID 1, the tree's roles in preorder,
-/// the rest by name, kernel last.
+/// Every lane, in order: runtime, PID 1, the tree's roles in preorder, the other processes
+/// that sent, received, reaped or were reaped or seen as zombies (by fork time), one
+/// [`FOLDED`] lane for the processes that only lived (an init's short-lived helpers), and the
+/// kernel when it sent anything.
 fn lanes(
     case: &Case,
     pid1: &str,
@@ -516,36 +534,66 @@ fn lanes(
     born: &BTreeMap<String, u64>,
     ended: &BTreeMap<String, u64>,
 ) -> Vec<Lane> {
-    let mut used: BTreeSet<&str> = BTreeSet::from([RUNTIME]);
-    used.extend(born.keys().map(String::as_str));
-    used.extend(ended.keys().map(String::as_str));
+    let mut all: BTreeSet<&str> = BTreeSet::from([RUNTIME]);
+    all.extend(born.keys().map(String::as_str));
+    all.extend(ended.keys().map(String::as_str));
+    let mut involved: BTreeSet<&str> = BTreeSet::from([RUNTIME, pid1]);
     for s in &t.signals {
-        used.insert(&s.from);
-        used.insert(&s.to);
+        involved.insert(&s.from);
+        involved.insert(&s.to);
     }
     for r in &t.reaps {
-        used.insert(&r.reaper);
-        used.insert(&r.child);
+        involved.insert(&r.reaper);
+        involved.insert(&r.child);
     }
-    used.extend(t.zombies.iter().map(|z| z.lane.as_str()));
-    let mut order: Vec<String> = vec![RUNTIME.to_owned(), pid1.to_owned()];
-    order.extend(tree_order(&case.workload));
-    let mut rest: Vec<&str> = used
+    involved.extend(t.zombies.iter().map(|z| z.lane.as_str()));
+    let tree = tree_order(&case.workload);
+    involved.extend(tree.iter().map(String::as_str).filter(|r| all.contains(r)));
+    all.extend(involved.iter().copied());
+
+    let by_fork = |names: &mut Vec<&str>| {
+        names.sort_by_key(|name| (born.get(*name).copied().unwrap_or(u64::MAX), *name));
+    };
+    let life = |name: &str| Life {
+        process: name.to_owned(),
+        born: born.get(name).copied(),
+        ended: ended.get(name).copied(),
+    };
+    let mut order: Vec<&str> = vec![RUNTIME, pid1];
+    order.extend(tree.iter().map(String::as_str));
+    let mut rest: Vec<&str> = involved
         .iter()
         .copied()
-        .filter(|name| !order.iter().any(|o| o == name) && *name != KERNEL)
+        .filter(|name| !order.contains(name) && *name != KERNEL)
         .collect();
-    rest.sort_unstable();
-    order.extend(rest.into_iter().map(str::to_owned));
-    order.push(KERNEL.to_owned());
+    by_fork(&mut rest);
+    order.extend(rest);
     let mut seen = BTreeSet::new();
-    order
+    let mut lanes: Vec<Lane> = order
         .into_iter()
-        .filter(|name| used.contains(name.as_str()) && seen.insert(name.clone()))
+        .filter(|name| involved.contains(name) && seen.insert(*name))
         .map(|name| Lane {
-            born: born.get(&name).copied(),
-            ended: ended.get(&name).copied(),
-            name,
+            name: name.to_owned(),
+            lives: vec![life(name)],
         })
-        .collect()
+        .collect();
+    let mut quiet: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|name| !involved.contains(name) && *name != KERNEL)
+        .collect();
+    by_fork(&mut quiet);
+    if !quiet.is_empty() {
+        lanes.push(Lane {
+            name: FOLDED.to_owned(),
+            lives: quiet.into_iter().map(life).collect(),
+        });
+    }
+    if involved.contains(KERNEL) {
+        lanes.push(Lane {
+            name: KERNEL.to_owned(),
+            lives: vec![life(KERNEL)],
+        });
+    }
+    lanes
 }

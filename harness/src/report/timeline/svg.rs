@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use super::axis::{Axis, GAP_WIDTH};
-use super::model::{Fate, MarkerKind, Timeline};
+use super::model::{FOLDED, Fate, MarkerKind, Timeline};
 use crate::normal::witness::KERNEL;
 use crate::normal::{OUTSIDE, RUNTIME};
 use crate::report::markup::escape;
@@ -84,7 +84,7 @@ pub fn render_svg(timeline: &Timeline) -> String {
         .max()
         .unwrap_or(0);
     let header = (HEADER_MIN + longest as f64 * 5.3).min(HEADER_MAX);
-    let axis = Axis::new(&times, AXIS_TARGET);
+    let axis = Axis::new(&times, &busy_instants(timeline), AXIS_TARGET);
     let x = |t: u64| LABEL_WIDTH + axis.x(t);
     let lane_y = |name: &str| {
         timeline
@@ -142,7 +142,14 @@ pub fn render_svg(timeline: &Timeline) -> String {
             y + 4.0,
             end_x + 20.0,
         );
-        if let Some(what) = lane_subtitle(&lane.name) {
+        let folded = lane.name == FOLDED;
+        let count = format!("{} short-lived, no signals", lane.lives.len());
+        let subtitle = if folded {
+            Some(count.as_str())
+        } else {
+            lane_subtitle(&lane.name)
+        };
+        if let Some(what) = subtitle {
             let _ = write!(
                 out,
                 r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="9" fill="#57606a">{what}</text>"##,
@@ -150,18 +157,23 @@ pub fn render_svg(timeline: &Timeline) -> String {
                 y + 16.0,
             );
         }
-        if let Some(born) = lane.born {
-            let until = lane.ended.unwrap_or(timeline.end);
-            let open = if lane.ended.is_none() {
+        let (stroke, opacity) = if folded { (2, 0.6) } else { (3, 1.0) };
+        for life in &lane.lives {
+            let Some(born) = life.born else {
+                continue;
+            };
+            let until = life.ended.unwrap_or(timeline.end);
+            let open = if life.ended.is_none() {
                 " (still alive when the trace ends)"
             } else {
                 ""
             };
             let _ = write!(
                 out,
-                r##"<line class="alive" x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#57606a" stroke-width="3"><title>{name}: alive {} to {}{open}</title></line>"##,
+                r##"<line class="alive" x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#57606a" stroke-width="{stroke}" stroke-opacity="{opacity}"><title>{}: alive {} to {}{open}</title></line>"##,
                 x(born),
-                x(until),
+                x(until).max(x(born) + 2.0),
+                escape(&life.process),
                 format_time(born),
                 format_time(until),
             );
@@ -352,9 +364,28 @@ fn instants(timeline: &Timeline) -> Vec<u64> {
     times.extend(timeline.ends.iter().map(|e| e.at));
     times.extend(timeline.reaps.iter().map(|r| r.at));
     times.extend(timeline.zombies.iter().flat_map(|z| [z.from, z.to]));
-    times.extend(timeline.lanes.iter().filter_map(|l| l.born));
+    times.extend(
+        timeline
+            .lanes
+            .iter()
+            .filter(|l| l.name != FOLDED)
+            .flat_map(|l| l.lives.iter().filter_map(|life| life.born)),
+    );
     times.push(timeline.end);
     times
+}
+
+/// Instants of the folded lives: placed between the others (they would make the axis as wide
+/// as an init has helpers), but never inside a compressed gap.
+fn busy_instants(timeline: &Timeline) -> Vec<u64> {
+    timeline
+        .lanes
+        .iter()
+        .filter(|l| l.name == FOLDED)
+        .flat_map(|l| &l.lives)
+        .flat_map(|life| [life.born, life.ended])
+        .flatten()
+        .collect()
 }
 
 /// Arrow heads, one per fate colour, and the zombie hatching.

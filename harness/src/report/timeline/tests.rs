@@ -82,6 +82,7 @@ fn lanes_are_the_runtime_pid1_the_tree_then_the_kernel_with_fork_and_exit_times(
     let spans: Vec<(Option<u64>, Option<u64>)> = timeline
         .lanes
         .iter()
+        .flat_map(|l| &l.lives)
         .map(|l| (l.born.map(|t| t / MS), l.ended.map(|t| t / MS)))
         .collect();
     // Forks and exits from the witness, in ms since PID 1's fork; the runtime and the kernel
@@ -356,4 +357,57 @@ fn names_from_the_trace_are_escaped() {
     ));
     assert!(svg.contains("data-lane=\"a&lt;b&amp;c\""));
     assert!(!svg.contains("a<b"));
+}
+
+#[test]
+fn processes_that_only_lived_are_folded_into_one_lane_without_end_marks() {
+    // PID 1 forks three helpers no probe reports; it signals only the second one.
+    let at = |ms: u64| T0 + ms * MS;
+    let witness = WitnessBuilder::new(1000)
+        .process(2, Some(2), 1)
+        .process(3, None, 1)
+        .process(4, None, 1)
+        .process(5, None, 1)
+        .fork(at(0), 0, 1)
+        .fork(at(1), 1, 2)
+        .fork(at(2), 1, 3)
+        .exit(at(3), 3)
+        .fork(at(4), 1, 4)
+        .generate(at(5), (1, 4), (TERM, SI_USER), GenerateResult::Delivered)
+        .deliver(at(6), 4, TERM, HANDLER)
+        .exit(at(7), 4)
+        .fork(at(8), 1, 5)
+        .exit(at(9), 5)
+        .build();
+    let trace = TraceBuilder::new()
+        .started(at(1), "app", 2, [1, 2, 1])
+        .witness(witness)
+        .build();
+    let timeline = build_timeline(&trace, &case(node("app", Vec::new())), None);
+    assert_eq!(
+        lane_names(&timeline),
+        ["runtime", "pid1", "app", "child-of-pid1-2", FOLDED]
+    );
+    let folded: Vec<(&str, Option<u64>, Option<u64>)> = timeline.lanes[4]
+        .lives
+        .iter()
+        .map(|l| {
+            (
+                l.process.as_str(),
+                l.born.map(|t| t / MS),
+                l.ended.map(|t| t / MS),
+            )
+        })
+        .collect();
+    assert_eq!(
+        folded,
+        [
+            ("child-of-pid1", Some(2), Some(3)),
+            ("child-of-pid1-3", Some(8), Some(9))
+        ]
+    );
+    let ends: Vec<&str> = timeline.ends.iter().map(|e| e.lane.as_str()).collect();
+    assert_eq!(ends, ["child-of-pid1-2"]);
+    let svg = render_svg(&timeline);
+    assert!(svg.contains("2 short-lived, no signals"), "{svg}");
 }
