@@ -5,12 +5,14 @@
 //! ```text
 //! spec (load cases, candidates, profiles) → plan (the matrix) → run (sandbox + PID 1 +
 //! stop sequence, in the pid1check-launch helper) → trace (raw evidence) → normal (roles and
-//! phases) → verdict (judge expectations) → report (JSON, Markdown) and snapshots
+//! phases) → verdict (judge expectations) → report (JSON, Markdown, HTML with a signal
+//! timeline per run) and snapshots
 //! ```
 //!
 //! Only [`sandbox`], [`run`] and [`observe`] touch the operating system; [`install`] fetches
-//! candidates and builds the probe.
+//! candidates, the probe and the headless [`browser`] that checks the HTML report.
 
+pub mod browser;
 pub mod conformance;
 pub mod install;
 pub mod matrix;

@@ -214,30 +214,7 @@ const GROUP_RUN_END: u8 = 5;
 pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
     let tree = tree_order(&case.workload);
     let rank = |role: &str| tree.iter().position(|r| r == role).unwrap_or(tree.len());
-
-    // Reports in canonical order: tree roles in preorder, then unknown roles by name; inside a
-    // role, by kind, then seq (phases, assigned by time, still come first: the final sort is
-    // by phase). Caught signals come before reaped children because the two are independent:
-    // when a process group gets the stop signal, whether a child's SIGCHLD or the signal is
-    // handled first depends on their numbers (the kernel delivers the lowest pending first)
-    // and on scheduling, not on the init. The remaining keys make the sort total.
-    let kind = |report: &Report| match report.event {
-        Event::Started { .. } => 0,
-        Event::Caught { .. } => 1,
-        Event::Reaped { .. } => 2,
-        Event::Failed { .. } => 3,
-        Event::Exiting { .. } => 4,
-    };
-    let mut reports: Vec<&Report> = trace.reports.iter().collect();
-    reports.sort_by(|a, b| {
-        (rank(&a.role), &a.role, kind(a), a.seq, a.mono_ns).cmp(&(
-            rank(&b.role),
-            &b.role,
-            kind(b),
-            b.seq,
-            b.mono_ns,
-        ))
-    });
+    let reports = canonical_reports(trace, &rank);
 
     let roles = Roles::from_reports(&reports);
     let phases = Boundaries::from_trace(trace);
@@ -414,6 +391,103 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
     }
 }
 
+/// The probes' reports in canonical order: tree roles in preorder (`rank`), then unknown roles
+/// by name; inside a role, by kind, then seq (phases, assigned by time, still come first: the
+/// final sort is by phase). Caught signals come before reaped children because the two are
+/// independent: when a process group gets the stop signal, whether a child's SIGCHLD or the
+/// signal is handled first depends on their numbers (the kernel delivers the lowest pending
+/// first) and on scheduling, not on the init. The remaining keys make the sort total.
+fn canonical_reports<'a>(trace: &'a Trace, rank: &dyn Fn(&str) -> usize) -> Vec<&'a Report> {
+    let kind = |report: &Report| match report.event {
+        Event::Started { .. } => 0,
+        Event::Caught { .. } => 1,
+        Event::Reaped { .. } => 2,
+        Event::Failed { .. } => 3,
+        Event::Exiting { .. } => 4,
+    };
+    let mut reports: Vec<&Report> = trace.reports.iter().collect();
+    reports.sort_by(|a, b| {
+        (rank(&a.role), &a.role, kind(a), a.seq, a.mono_ns).cmp(&(
+            rank(&b.role),
+            &b.role,
+            kind(b),
+            b.seq,
+            b.mono_ns,
+        ))
+    });
+    reports
+}
+
+/// The names the normalised trace gives a raw trace's processes, for views that keep raw
+/// times (the timeline): namespace pids by the probes' reports, host pids by the witness.
+pub(crate) struct ProcessNames {
+    roles: Roles,
+    hosts: Option<witness::Names>,
+}
+
+impl ProcessNames {
+    /// The names `normalise(trace, case)` uses.
+    pub(crate) fn new(trace: &Trace, case: &Case) -> ProcessNames {
+        let tree = tree_order(&case.workload);
+        let rank = |role: &str| tree.iter().position(|r| r == role).unwrap_or(tree.len());
+        let roles = Roles::from_reports(&canonical_reports(trace, &rank));
+        let hosts = trace
+            .witness
+            .ran()
+            .map(|run| witness::Names::new(run, &roles));
+        ProcessNames { roles, hosts }
+    }
+
+    /// The name of a pid of the run's namespace (`pid1`, a role, `outside`, `other`).
+    pub(crate) fn of_ns_pid(&self, pid: i32) -> &str {
+        self.roles.name(pid)
+    }
+
+    /// The name of a host pid the witness saw (`runtime` for the launcher), when it ran.
+    pub(crate) fn of_host_pid(&self, host_pid: i32) -> Option<&str> {
+        self.hosts.as_ref().map(|names| names.of(host_pid))
+    }
+}
+
+/// One signal the kernel witness saw, named as the normalised trace names it, at its raw time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WitnessedSignal {
+    /// When it was generated (`CLOCK_MONOTONIC` ns).
+    pub(crate) mono_ns: u64,
+    /// The sender: a role, `runtime` or `kernel`.
+    pub(crate) from: String,
+    /// The receiver.
+    pub(crate) to: String,
+    /// The signal's name.
+    pub(crate) signal: String,
+    /// What became of it: one of the witness's event names ([`event::KILLED`], ...).
+    pub(crate) fate: &'static str,
+    /// Its `si_code`'s name.
+    pub(crate) code: String,
+    /// Why the kernel dropped it, if it did.
+    pub(crate) reason: Option<String>,
+}
+
+/// The kernel witness's signals of `trace` in its time order (none when it did not run); the
+/// same ones, with the same fates, as the normalised trace's witness lines.
+pub(crate) fn witnessed_signals(trace: &Trace, names: &ProcessNames) -> Vec<WitnessedSignal> {
+    let Some(run) = trace.witness.ran() else {
+        return Vec::new();
+    };
+    witness::witness_lines(run, &names.roles)
+        .into_iter()
+        .map(|line| WitnessedSignal {
+            mono_ns: line.mono_ns,
+            from: line.from,
+            to: line.role,
+            signal: line.signal,
+            fate: line.event,
+            code: line.code,
+            reason: line.reason,
+        })
+        .collect()
+}
+
 /// The kernel witness's events, by receiver in canonical role order (the tree's preorder,
 /// then by name), each receiver's in the kernel's time order.
 fn witness_events(
@@ -423,6 +497,11 @@ fn witness_events(
     rank: &dyn Fn(&str) -> usize,
 ) -> Vec<(u8, NormalEvent)> {
     let mut lines = witness::witness_lines(run, roles);
+    // Signals among an init's own unreported helpers (sysvinit's, runit's) depend on their
+    // own timers: left out of the snapshot text, kept in the raw trace and the timeline.
+    lines.retain(|line| {
+        !line.role.starts_with(witness::CHILD_OF) && !line.from.starts_with(witness::CHILD_OF)
+    });
     lines.sort_by(|a, b| (rank(&a.role), &a.role).cmp(&(rank(&b.role), &b.role)));
     lines
         .into_iter()
@@ -431,10 +510,10 @@ fn witness_events(
                 GROUP_WITNESS,
                 NormalEvent {
                     phase: phases.phase_at(line.mono_ns),
+                    detail: line.detail(),
                     role: line.role,
                     event: line.event.to_owned(),
                     signal: Some(line.signal),
-                    detail: line.detail,
                 },
             )
         })

@@ -14,12 +14,13 @@ use harness::install::build_probe;
 use harness::matrix::{Matrix, Outcome};
 use harness::observe::witness::{WitnessCollector, remove_stale_instances};
 use harness::plan::plan;
+use harness::report::timeline::build_timeline;
 use harness::run::Launcher;
 use harness::sandbox::PidsLimit;
 use harness::snapshot::{SnapshotStatus, SnapshotStore, snapshot_name};
 use harness::spec::{
-    Candidate, CandidateKind, Install, load_candidate, load_candidates, load_cases, load_profiles,
-    select,
+    Candidate, CandidateKind, Case, Install, load_candidate, load_candidates, load_cases,
+    load_profiles, select,
 };
 
 use crate::exit_code;
@@ -48,7 +49,8 @@ pub struct ConformanceArgs {
     /// Where the case files are.
     #[arg(long, value_name = "DIR")]
     cases_dir: Option<PathBuf>,
-    /// Where to write results.json and matrix.md. Default: reports/, on full runs only.
+    /// Where to write results.json, matrix.md and index.html with runs/. Default: reports/, on
+    /// full runs only.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Accept the new traces: rewrite differing snapshots, remove stale ones.
@@ -233,7 +235,9 @@ fn run_with(root: &Path, args: &ConformanceArgs, witness: &mut Option<PendingWit
         .clone()
         .or_else(|| (!filtered).then(|| root.join("reports")));
     if let Some(out) = out {
-        match write_reports(&out, &matrix, &candidates, &cases) {
+        match write_reports(&out, &matrix, &candidates, &cases)
+            .and_then(|()| write_html(&out, &matrix, &cases, &firsts))
+        {
             Ok(()) => eprintln!("reports written to {}", out.display()),
             Err(error) => {
                 eprintln!("error: writing reports to {}: {error}", out.display());
@@ -483,6 +487,44 @@ fn write_reports(
         )?;
     }
     Ok(())
+}
+
+/// Writes `index.html` (the matrix, each cell a link) and `runs/NAME.html` (one page per run,
+/// with its signal timeline) into `out`; removes run pages no run produced this time.
+fn write_html(
+    out: &Path,
+    matrix: &Matrix,
+    cases: &[Case],
+    records: &[&RunRecord],
+) -> std::io::Result<()> {
+    let runs = out.join("runs");
+    std::fs::create_dir_all(&runs)?;
+    let mut written = BTreeSet::new();
+    for record in records {
+        let r = &record.result;
+        let timeline = record.raw.as_ref().and_then(|raw| {
+            let case = cases.iter().find(|c| c.name == r.case)?;
+            Some(build_timeline(raw, case, Some(r.grace_ms)))
+        });
+        let name = harness::report::run_page_name(&r.candidate, &r.case, &r.profile);
+        std::fs::write(
+            runs.join(&name),
+            harness::report::render_run_page(matrix, r, timeline.as_ref()),
+        )?;
+        written.insert(std::ffi::OsString::from(name));
+    }
+    for entry in std::fs::read_dir(&runs)? {
+        let path = entry?.path();
+        let stale = path.extension().is_some_and(|e| e == "html")
+            && path.file_name().is_some_and(|n| !written.contains(n));
+        if stale {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    std::fs::write(
+        out.join("index.html"),
+        harness::report::render_index(matrix),
+    )
 }
 
 /// Say which witness instances were removed, if any.

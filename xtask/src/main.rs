@@ -8,6 +8,7 @@ mod conformance;
 mod exit_code;
 mod interrupt;
 mod progress;
+mod report;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -33,6 +34,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Measure what the kernel witness adds to the matrix's wall time.
     BenchWitness(bench_witness::WitnessBenchArgs),
+    /// Render one run's page of the HTML report to PNG in a headless browser.
+    Report(report::ReportArgs),
     /// Internal: the launcher of one run (reads a run spec on stdin).
     #[command(name = "__launch", hide = true)]
     Launch,
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Candidates(args) => exit_with(candidates::run(&root, &args)),
         Command::Bench(args) => exit_with(bench::run(&root, &args)),
         Command::BenchWitness(args) => exit_with(bench_witness::run(&root, &args)),
+        Command::Report(args) => exit_with(report::run(&root, &args)),
         Command::Launch => ExitCode::from(u8::try_from(harness::run::launcher_main()).unwrap_or(2)),
     }
 }

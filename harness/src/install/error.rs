@@ -62,6 +62,15 @@ pub enum InstallError {
         #[source]
         source: CommandError,
     },
+    /// `apt-get install --simulate` could not say which dependencies the machine lacks.
+    #[error("asking apt which dependencies of `{package}` this machine lacks")]
+    AptSimulate {
+        /// The package.
+        package: String,
+        /// The failed command.
+        #[source]
+        source: CommandError,
+    },
     /// `apt-get download` failed, or did not leave the file it announced.
     #[error("downloading Debian package `{package}`")]
     AptDownload {

@@ -9,9 +9,12 @@
 //!   by `target/candidates/.lock`.
 //! - [`find_installed`]: the same answer without side effects, or a [`NotInstalled`] sentence.
 //! - [`build_probe`]: the static probe, serialised by `target/probe/.lock`.
+//! - [`install_browser`]: Debian's chromium-headless-shell, unpacked like a candidate, with the
+//!   libraries it needs that the machine lacks, to check the HTML report.
 //!
 //! Every function takes the workspace root; none guesses it.
 
+mod browser;
 mod candidate;
 mod command;
 mod debian;
@@ -23,7 +26,9 @@ mod pypi;
 mod record;
 mod version;
 
+pub use browser::{BROWSER_PACKAGE, InstalledBrowser, install_browser};
 pub use candidate::{Installed, find_installed, install_candidate, source_label};
+pub(crate) use command::run_captured;
 pub use error::{CommandError, InstallError, ManifestError, NotInstalled};
 pub use layout::probe_binary;
 pub use probe::build_probe;

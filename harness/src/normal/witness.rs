@@ -4,10 +4,11 @@
 //!
 //! Only what is the same from run to run is rendered: SIGCHLD (the kernel's notice of a child's
 //! exit, whose fate depends on who is still alive at that instant), the kernel's SIGKILLs
-//! that found their receiver already dying, and every signal from or to a process no probe
-//! reported (an init's own helpers: sysvinit's, runit's, a double fork's middle) are left out.
-//! Those helpers signal each other on timers of their own, so whether a line appears, and what
-//! became of it, changed from run to run. The raw trace keeps all of them.
+//! that found their receiver already dying are left out. The normalised trace also leaves out
+//! every signal from or to a process no probe reported (an init's own helpers: sysvinit's,
+//! runit's, a double fork's middle): those helpers signal each other on timers of their own, so
+//! whether a line appears, and what became of it, changed from run to run. The raw trace and
+//! the timeline keep them.
 //!
 //! A signal's fate is read from the receiver's later events under its host pid: a
 //! multi-threaded receiver that dequeues a signal in another thread (none of today's
@@ -41,8 +42,23 @@ pub(super) struct WitnessLine {
     pub(super) event: &'static str,
     /// The signal.
     pub(super) signal: String,
-    /// `from=... code=...` and the reason, if any.
-    pub(super) detail: String,
+    /// The sender's name (a role, `runtime`, `kernel`).
+    pub(super) from: String,
+    /// The `si_code`'s name.
+    pub(super) code: String,
+    /// Why the kernel dropped it, if it did.
+    pub(super) reason: Option<String>,
+}
+
+impl WitnessLine {
+    /// `from=... code=...` and the reason, if any: the normalised trace's detail.
+    pub(super) fn detail(&self) -> String {
+        let mut detail = format!("from={} code={}", self.from, self.code);
+        if let Some(reason) = &self.reason {
+            detail.push_str(&format!(" ({reason})"));
+        }
+        detail
+    }
 }
 
 /// What the kernel did with one generated signal.
@@ -172,19 +188,14 @@ pub(super) fn witness_lines(run: &WitnessRun, roles: &Roles) -> Vec<WitnessLine>
             names.of(generated.task_pid)
         };
         let to = names.of(receiver);
-        if from.starts_with(CHILD_OF) || to.starts_with(CHILD_OF) {
-            continue;
-        }
-        let mut detail = format!("from={from} code={}", si_code_name(signal, code));
-        if let Some(reason) = reason {
-            detail.push_str(&format!(" ({reason})"));
-        }
         lines.push(WitnessLine {
             mono_ns: generated.mono_ns,
             role: to.to_owned(),
             event: name,
             signal: SignalNumber(signal).name(),
-            detail,
+            from: from.to_owned(),
+            code: si_code_name(signal, code),
+            reason,
         });
     }
     lines
@@ -193,12 +204,12 @@ pub(super) fn witness_lines(run: &WitnessRun, roles: &Roles) -> Vec<WitnessLine>
 /// Host pid → name: the launcher is `runtime`, a process a probe reported is its role, PID 1
 /// is `pid1` (or the role that is PID 1), any other is named after its parent
 /// (`child-of-app`, then `child-of-app-2` for the next in fork order).
-struct Names {
+pub(super) struct Names {
     by_host: BTreeMap<i32, String>,
 }
 
 impl Names {
-    fn new(run: &WitnessRun, roles: &Roles) -> Names {
+    pub(super) fn new(run: &WitnessRun, roles: &Roles) -> Names {
         let mut by_host = BTreeMap::from([(run.launcher_pid, RUNTIME.to_owned())]);
         let mut unnamed_children: BTreeMap<String, usize> = BTreeMap::new();
         // `processes` is in fork order: a parent is named before its children.
@@ -226,7 +237,7 @@ impl Names {
         Names { by_host }
     }
 
-    fn of(&self, host_pid: i32) -> &str {
+    pub(super) fn of(&self, host_pid: i32) -> &str {
         self.by_host.get(&host_pid).map_or(OUTSIDE, String::as_str)
     }
 }
@@ -340,6 +351,20 @@ pub(crate) mod tests {
                 WitnessKind::Exit {
                     pid: host,
                     group_dead: true,
+                },
+            )
+        }
+
+        /// `parent` forks `child` (both numbered like [`WitnessBuilder::process`]).
+        pub(crate) fn fork(self, t: u64, parent: i32, child: i32) -> Self {
+            let (host_parent, child) = (self.host(parent), self.host(child));
+            self.push(
+                t,
+                parent,
+                WitnessKind::Fork {
+                    parent: host_parent,
+                    child,
+                    child_comm: "probe".to_owned(),
                 },
             )
         }

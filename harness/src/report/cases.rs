@@ -64,8 +64,8 @@ mod tests {
                     sources = [\"krallin/tini: src/tini.c\"]\n[workload]\nrole = \"app\"\n\
                     on.stop = { action = \"exit\" }\n[[must]]\nkind = \"caught\"\n\
                     role = \"app\"\nsignal = \"stop\"\n[[should]]\nkind = \"no-survivors\"\n";
-        let case = crate::spec::parse_case(std::path::Path::new("term.toml"), text)
-            .expect("a valid case");
+        let case =
+            crate::spec::parse_case(std::path::Path::new("term.toml"), text).expect("a valid case");
         let page = render_cases(&[case]);
         for line in [
             "## term",
@@ -76,7 +76,10 @@ mod tests {
             "- should: no process of the run survives PID 1",
             "- krallin/tini: src/tini.c",
         ] {
-            assert!(page.lines().any(|l| l == line), "no line {line:?} in:\n{page}");
+            assert!(
+                page.lines().any(|l| l == line),
+                "no line {line:?} in:\n{page}"
+            );
         }
     }
 }

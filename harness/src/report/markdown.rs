@@ -3,9 +3,9 @@
 //! and what the candidates and cases are. Plain words rather than symbols, so diffs and screen
 //! readers read it; no dates or durations, so the same results give the same file.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::grid::Grid;
 use crate::matrix::{Matrix, Outcome, RunResult};
 
 /// Renders `reports/matrix.md`.
@@ -41,31 +41,12 @@ fn render_tables(out: &mut String, matrix: &Matrix) {
         out.push_str("## Results\n\nNo runs.\n\n");
         return;
     }
-    let candidates = ordered(
-        matrix
-            .candidates
-            .iter()
-            .map(|candidate| candidate.name.as_str()),
-        matrix.runs.iter().map(|run| run.candidate.as_str()),
-    );
-    let cases = ordered(
-        matrix.cases.iter().map(|case| case.name.as_str()),
-        matrix.runs.iter().map(|run| run.case.as_str()),
-    );
-    let profiles = ordered(
-        matrix.profiles.iter().map(|profile| profile.name.as_str()),
-        matrix.runs.iter().map(|run| run.profile.as_str()),
-    );
-    let mut cells: BTreeMap<(&str, &str, &str), &RunResult> = BTreeMap::new();
-    for run in &matrix.runs {
-        cells
-            .entry((
-                run.candidate.as_str(),
-                run.case.as_str(),
-                run.profile.as_str(),
-            ))
-            .or_insert(run);
-    }
+    let Grid {
+        candidates,
+        cases,
+        profiles,
+        cells,
+    } = Grid::of(matrix);
 
     for profile in profiles {
         let _ = writeln!(out, "## Results: profile {}\n", single_line(profile));
@@ -96,14 +77,11 @@ fn render_stop_signals(out: &mut String, matrix: &Matrix) {
     if matrix.runs.is_empty() {
         return;
     }
-    let candidates = ordered(
-        matrix.candidates.iter().map(|c| c.name.as_str()),
-        matrix.runs.iter().map(|run| run.candidate.as_str()),
-    );
-    let profiles = ordered(
-        matrix.profiles.iter().map(|p| p.name.as_str()),
-        matrix.runs.iter().map(|run| run.profile.as_str()),
-    );
+    let Grid {
+        candidates,
+        profiles,
+        ..
+    } = Grid::of(matrix);
     out.push_str(
         "## Stop signals
 
@@ -269,20 +247,6 @@ fn render_cases(out: &mut String, matrix: &Matrix) {
     }
 }
 
-/// The names in `declared` order, then any that only `seen` mentions, each once.
-fn ordered<'a>(
-    declared: impl Iterator<Item = &'a str>,
-    seen: impl Iterator<Item = &'a str>,
-) -> Vec<&'a str> {
-    let mut names: Vec<&str> = Vec::new();
-    for name in declared.chain(seen) {
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    names
-}
-
 /// `tini 0.19.0-1+b3`: the candidate's name and the version its summary (or a run) records.
 fn candidate_label(matrix: &Matrix, name: &str) -> String {
     let version = matrix
@@ -320,8 +284,8 @@ fn outcome_word(outcome: Outcome) -> &'static str {
     }
 }
 
-/// The outcome at the start of a "Why it failed" line.
-fn outcome_text(outcome: Outcome) -> &'static str {
+/// The outcome at the start of a "Why it failed" line (and in an HTML cell).
+pub(super) fn outcome_text(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Fail => "FAIL",
         other => outcome_word(other),
@@ -347,7 +311,7 @@ fn push_line(out: &mut String, line: &str) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::render_markdown;
     use crate::matrix::{CandidateSummary, CaseSummary, Matrix, Outcome, RunResult};
 
@@ -384,7 +348,8 @@ mod tests {
         }
     }
 
-    fn matrix() -> Matrix {
+    /// Five runs of three candidates (one not run) × two cases, all with profile docker.
+    pub(in crate::report) fn matrix() -> Matrix {
         let mut killed = run(
             "sh",
             "graceful-term",
