@@ -615,12 +615,28 @@ mod tests {
         assert_eq!(
             names,
             [
+                "deep-tree",
+                "double-stop",
+                "exit-by-signal",
+                "exit-code",
                 "grace-escalation",
                 "grandchild-own-session",
                 "grandchild-same-pgrp",
+                "hup-forward",
+                "int-forward",
+                "kill-from-inside",
+                "main-exits-first",
                 "orphan-reaping",
+                "quit-forward",
+                "sigchld-not-forwarded",
+                "slow-cleanup",
                 "term-forward",
-            ]
+                "usr1-forward",
+                "usr2-forward",
+                "winch-forward",
+                "zombie-storm",
+            ],
+            "sorted by name, every file of cases/"
         );
     }
 
