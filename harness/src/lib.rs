@@ -12,6 +12,8 @@
 //! candidates and builds the probe.
 
 pub mod conformance;
+pub mod gate;
+pub mod image;
 pub mod install;
 pub mod matrix;
 pub mod normal;

@@ -113,6 +113,7 @@ pub fn image_command(candidate: &Candidate) -> String {
                 .join(PROBE_FILE)
                 .to_string_lossy()
                 .into_owned(),
+            Install::Image { .. } => String::new(),
         },
         Some(first) => first.to_owned(),
     }
@@ -201,6 +202,21 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
     if let Some(bin_dir) = with.bin.parent() {
         read_only_paths.push(bin_dir.to_path_buf());
     }
+    let mut env: Vec<String> = PID1_ENV.iter().map(|s| (*s).to_owned()).collect();
+    let (mut image_root, mut working_dir) = (None, None);
+    // An image brings its own root and environment; nothing of the host is shown to it.
+    if let Install::Image {
+        rootfs,
+        env: image_env,
+        working_dir: image_dir,
+        ..
+    } = &run.candidate.install
+    {
+        read_only_paths.clear();
+        env = image_environment(image_env);
+        image_root = Some(rootfs.clone());
+        working_dir = image_dir.as_ref().map(PathBuf::from);
+    }
     // A preStop hook and the signal each get at most the grace period (plus the minimum the
     // signal keeps after the hook).
     let stop_ms = stop.grace_ms * if stop.pre_stop.is_some() { 2 } else { 1 }
@@ -213,8 +229,10 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
             probe: with.probe.clone(),
             read_only_paths,
             argv,
-            env: PID1_ENV.iter().map(|s| (*s).to_owned()).collect(),
+            env,
             hostname: "pid1check".to_owned(),
+            image_root,
+            working_dir,
         },
         workload: Workload {
             root: wire_node(&run.case.workload, stop.signal, with.time_scale),
@@ -227,6 +245,20 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
         // The harness plans the witness when it executes the run (it owns the collector).
         witness: crate::observe::witness::WitnessPlan::default(),
     })
+}
+
+/// An image's environment as a runtime completes it: docker adds `PATH` when the image sets
+/// none, and `HOSTNAME`; `container=` tells the run apart.
+fn image_environment(image_env: &[String]) -> Vec<String> {
+    let mut env = image_env.to_vec();
+    for default in PID1_ENV {
+        let key = default.split('=').next().unwrap_or(default);
+        if !env.iter().any(|kv| kv.split('=').next() == Some(key)) {
+            env.push((*default).to_owned());
+        }
+    }
+    env.push("HOSTNAME=pid1check".to_owned());
+    env
 }
 
 /// Every role of the tree, preorder.

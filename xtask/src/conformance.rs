@@ -212,14 +212,7 @@ fn run_with(root: &Path, args: &ConformanceArgs, witness: &mut Option<PendingWit
     }
     failed |= compare_snapshots(root, args, &firsts, filtered);
     let results = firsts.iter().map(|r| r.result.clone()).collect();
-    let mut matrix = assemble_matrix(
-        &candidates,
-        &cases,
-        &profiles,
-        &installs,
-        &options,
-        results,
-    );
+    let mut matrix = assemble_matrix(&candidates, &cases, &profiles, &installs, &options, results);
     let (observers, witness_missing) = observers_that_ran(&firsts);
     matrix.observers = observers.iter().map(|o| o.name().to_owned()).collect();
     if let Some(reason) = witness_missing {
@@ -331,17 +324,21 @@ fn matrix_options(
     args: &ConformanceArgs,
     probe: PathBuf,
 ) -> Result<MatrixOptions, String> {
-    let program = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
-    let launcher = Launcher {
-        program,
-        args: vec!["__launch".into()],
-    };
-    let defaults = MatrixOptions::for_workspace(root, probe, launcher);
+    let defaults = MatrixOptions::for_workspace(root, probe, self_launcher()?);
     Ok(MatrixOptions {
         time_scale: args.time_scale,
         jobs: args.jobs.unwrap_or(defaults.jobs),
         witness: !args.no_witness,
         ..defaults
+    })
+}
+
+/// This binary's hidden `__launch` subcommand: the launcher of every run.
+pub fn self_launcher() -> Result<Launcher, String> {
+    let program = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
+    Ok(Launcher {
+        program,
+        args: vec!["__launch".into()],
     })
 }
 

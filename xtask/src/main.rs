@@ -5,6 +5,7 @@ mod bench;
 mod candidates;
 mod conformance;
 mod exit_code;
+mod gate;
 mod interrupt;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,9 @@ enum Command {
     Conformance(conformance::ConformanceArgs),
     /// Install the candidates under target/candidates (or list them with --list).
     Candidates(candidates::CandidatesArgs),
+    /// Gate a container image: static checks, then its entrypoint run under the policy's
+    /// cases; exit 0 pass, 1 fail, 2 bad input.
+    Gate(gate::GateArgs),
     /// Measure what the kernel witness adds to the matrix's wall time.
     Bench(bench::BenchArgs),
     /// Internal: the launcher of one run (reads a run spec on stdin).
@@ -62,6 +66,13 @@ fn main() -> ExitCode {
                 return ExitCode::from(exit_code::FAILED);
             }
             conformance::run(&root, &args)
+        }
+        Command::Gate(args) => {
+            if let Err(error) = interrupt::clean_up_on_interrupt() {
+                eprintln!("error: taking over SIGINT: {error:#}");
+                return ExitCode::from(exit_code::FAILED);
+            }
+            gate::run(&root, &args)
         }
         Command::Candidates(args) => exit_with(candidates::run(&root, &args)),
         Command::Bench(args) => exit_with(bench::run(&root, &args)),

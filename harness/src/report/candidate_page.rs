@@ -63,11 +63,7 @@ pub fn render_candidate_page(matrix: &Matrix, candidate: &Candidate, timers: &[S
         let _ = writeln!(
             out,
             "- stopped by {}: {hook}{} ({}), SIGKILL after {} ms (time scale {})",
-            run.profile,
-            run.stop_signal,
-            run.stop_why,
-            run.grace_ms,
-            matrix.time_scale
+            run.profile, run.stop_signal, run.stop_why, run.grace_ms, matrix.time_scale
         );
     }
     if timers.is_empty() {

@@ -16,6 +16,9 @@ pub enum RootView {
     Overlay,
     /// A tmpfs root with the host's system directories bind-mounted read-only.
     ReadOnlyBinds,
+    /// An overlay with an image's unpacked root ([`SandboxSpec::image_root`]) as read-only
+    /// lower layer and a tmpfs upper: the host's tree is not visible at all.
+    ImageRoot,
 }
 
 /// Host directories a [`RootView::ReadOnlyBinds`] root shows, when they exist.
@@ -110,7 +113,7 @@ pub fn mount_plan(spec: &SandboxSpec, view: RootView) -> Vec<MountOp> {
         MountOp::Mkdir { path: root.clone() },
     ];
     match view {
-        RootView::Overlay => {
+        RootView::Overlay | RootView::ImageRoot => {
             let (upper, work) = (scratch.join("upper"), scratch.join("work"));
             ops.push(MountOp::Mkdir {
                 path: upper.clone(),
@@ -118,8 +121,12 @@ pub fn mount_plan(spec: &SandboxSpec, view: RootView) -> Vec<MountOp> {
             ops.push(MountOp::Mkdir { path: work.clone() });
             // overlayfs sees only the root file system itself, not its submounts: /proc, /dev,
             // /sys of the host stay out, and are rebuilt below.
+            let lower = match (view, &spec.image_root) {
+                (RootView::ImageRoot, Some(image)) => image.clone(),
+                _ => PathBuf::from("/"),
+            };
             ops.push(MountOp::Overlay {
-                lower: PathBuf::from("/"),
+                lower,
                 upper,
                 work,
                 target: root.clone(),
@@ -288,6 +295,8 @@ mod tests {
             argv: vec!["/bin/true".to_owned()],
             env: Vec::new(),
             hostname: "h".to_owned(),
+            image_root: None,
+            working_dir: None,
         };
         let plan = mount_plan(&spec, RootView::Overlay);
         let root = spec.scratch_dir().join("root");

@@ -80,7 +80,7 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
     std::fs::create_dir_all(spec.channel_dir()).map_err(prepare("the channel directory"))?;
     std::fs::create_dir_all(spec.scratch_dir()).map_err(prepare("the scratch directory"))?;
     let (console, devnull) = open_stdio(spec)?;
-    let plan = mount_plan(spec, spec.mode.root_view());
+    let plan = mount_plan(spec, spec.root_view());
     let argv = cstrings(&spec.argv).map_err(prepare("PID 1's argv"))?;
     let env = cstrings(&spec.env).map_err(prepare("PID 1's environment"))?;
     if argv.is_empty() {
@@ -210,6 +210,11 @@ fn become_pid1(
         if let Err(errno) = apply(op) {
             return format!("sandbox setup: {}: {errno}", describe(op));
         }
+    }
+    if let Some(dir) = &spec.working_dir
+        && let Err(errno) = nix::unistd::chdir(dir.as_path())
+    {
+        return format!("sandbox setup: chdir {}: {errno}", dir.display());
     }
     if let Err(errno) = nix::unistd::sethostname(&spec.hostname) {
         return format!("sandbox setup: sethostname: {errno}");

@@ -78,4 +78,17 @@ pub enum Install {
     },
     /// The probe itself is PID 1; `{bin}` is the probe.
     Probe,
+    /// A container image's own root (made by the gate, never written in a candidate file):
+    /// PID 1 runs inside `rootfs` with the image's environment.
+    #[serde(skip_deserializing)]
+    Image {
+        /// The unpacked root on the host.
+        rootfs: std::path::PathBuf,
+        /// Where the image came from (`oci:PATH@sha256:...`).
+        source: String,
+        /// The image's `Env`.
+        env: Vec<String>,
+        /// The image's `WorkingDir`.
+        working_dir: Option<String>,
+    },
 }

@@ -387,7 +387,7 @@ pub(super) fn validate_candidate(candidate: &Candidate) -> Result<(), Invalid> {
                 ));
             }
         }
-        Install::Probe => {}
+        Install::Probe | Install::Image { .. } => {}
     }
     Ok(())
 }

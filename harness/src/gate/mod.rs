@@ -1,0 +1,331 @@
+//! The CI gate for container images: static checks of the image's config, then the policy's
+//! cases run against the image's own entrypoint, judged into one pass or fail.
+//!
+//! The image becomes a [`Candidate`] with an [`Install::Image`] (its root, environment and
+//! working directory), so plan → resolve → launch → normalise → judge run unchanged; the
+//! sandbox shows PID 1 the image's root instead of the host's. [`report`] renders the result
+//! for terminals, JUnit, JSON and GitHub's step summary.
+
+pub mod policy;
+pub mod report;
+pub mod rules;
+
+use std::path::Path;
+
+use pid1check_probe::{CHANNEL_DIR, PROBE_FILE};
+use serde::Serialize;
+
+use crate::conformance::{Installs, MatrixOptions, RunRecord, execute_matrix, ready_runs};
+use crate::image::Image;
+use crate::image::rootfs::find_command;
+use crate::install::install_candidate;
+use crate::matrix::Outcome;
+use crate::plan::plan;
+use crate::spec::{Candidate, CandidateKind, Case, Install, Level, Profile};
+use crate::verdict::{Verdict, VerdictResult};
+
+pub use policy::{Policy, load_policy};
+pub use rules::{Finding, Severity, check};
+
+/// The candidate name an image's runs carry in reports.
+pub const IMAGE_CANDIDATE: &str = "image";
+
+/// How the workload is started in the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AppMode {
+    /// The image's `Cmd` is replaced by the probe: its entrypoint (tini, dumb-init, a script
+    /// that runs its arguments) starts the probe tree as it would start the app.
+    ProbeAsApp,
+}
+
+/// Why an image cannot be gated in a mode (bad input, exit 2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ModeError(pub String);
+
+/// The image as a candidate: PID 1's argv is its entrypoint (the program found on the
+/// image's `PATH`, as a runtime does) with the probe in place of `Cmd`.
+pub fn image_candidate(image: &Image, mode: AppMode) -> Result<Candidate, ModeError> {
+    let config = &image.config;
+    let AppMode::ProbeAsApp = mode;
+    if config.entrypoint.is_empty() {
+        return Err(ModeError(
+            "the image has no Entrypoint: probe-as-app replaces Cmd, which would leave \
+             nothing of the image to test; give --entrypoint, or set ENTRYPOINT in the image"
+                .to_owned(),
+        ));
+    }
+    let probe = Path::new(CHANNEL_DIR).join(PROBE_FILE);
+    let mut argv = config.entrypoint.clone();
+    if let Some(first) = argv.first_mut()
+        && !first.contains('/')
+        && let Some(found) = find_command(&image.rootfs, first, &config.env)
+        && let Ok(inside) = found.strip_prefix(&image.rootfs)
+    {
+        *first = Path::new("/").join(inside).to_string_lossy().into_owned();
+    }
+    argv.push(probe.to_string_lossy().into_owned());
+    Ok(Candidate {
+        name: IMAGE_CANDIDATE.to_owned(),
+        dir: image.rootfs.clone(),
+        title: format!("the image {}", image.source),
+        kind: CandidateKind::Forwarder,
+        install: Install::Image {
+            rootfs: image.rootfs.clone(),
+            source: image.source.clone(),
+            env: config.env.clone(),
+            working_dir: config.working_dir.clone(),
+        },
+        argv,
+        stop_signal: config.stop_signal.clone(),
+        min_grace_ms: None,
+    })
+}
+
+/// A static finding and whether the policy allows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GateFinding {
+    /// The finding.
+    #[serde(flatten)]
+    pub finding: Finding,
+    /// Listed in the policy's `allow`: reported, never failing.
+    pub allowed: bool,
+}
+
+impl GateFinding {
+    /// Whether it fails the gate.
+    pub fn fails(&self) -> bool {
+        self.finding.severity == Severity::Error && !self.allowed
+    }
+}
+
+/// One case × profile run of the image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateRun {
+    /// Case name.
+    pub case: String,
+    /// Profile name.
+    pub profile: String,
+    /// Pass, fail, unknown or not run.
+    pub outcome: Outcome,
+    /// One line: the first failed `must` and its evidence, or why it did not run.
+    pub reason: String,
+    /// The stop signal sent, and why the runtime chose it.
+    pub stop: String,
+    /// The `must` expectations that failed.
+    pub failed_musts: Vec<Verdict>,
+    /// The normalised trace and every verdict, as the snapshots show them.
+    pub evidence: String,
+}
+
+impl GateRun {
+    /// A run record as the gate reports it.
+    pub fn from_record(record: &RunRecord) -> GateRun {
+        let r = &record.result;
+        GateRun {
+            case: r.case.clone(),
+            profile: r.profile.clone(),
+            outcome: r.outcome,
+            reason: r.reason.clone(),
+            stop: format!("{} ({})", r.stop_signal, r.stop_why),
+            failed_musts: r
+                .verdicts
+                .iter()
+                .filter(|v| v.level == Level::Must && v.result == VerdictResult::Fail)
+                .cloned()
+                .collect(),
+            evidence: crate::conformance::snapshot_text(record),
+        }
+    }
+
+    /// Whether the run fails the gate: anything but a pass (a run that could not be judged
+    /// is not evidence that the image stops cleanly).
+    pub fn fails(&self) -> bool {
+        self.outcome != Outcome::Pass
+    }
+}
+
+/// The gate's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateReport {
+    /// Where the image came from.
+    pub image: String,
+    /// PID 1's argv as run (entrypoint and the probe).
+    pub argv: Vec<String>,
+    /// How the workload was started.
+    pub mode: AppMode,
+    /// The static findings.
+    pub findings: Vec<GateFinding>,
+    /// The runs, case × profile.
+    pub runs: Vec<GateRun>,
+    /// Notes on what the gate did not apply (a non-root `User`).
+    pub notes: Vec<String>,
+    /// Whether the image passed.
+    pub passed: bool,
+    /// Wall time of the runs, in milliseconds.
+    pub runs_ms: u64,
+    /// Why it failed, one line each (empty when it passed).
+    pub failures: Vec<String>,
+}
+
+/// Decide the gate from the findings and the runs: it fails on an error finding the policy
+/// does not allow, on any run that did not pass, and when no run happened at all.
+pub fn decide(findings: &[GateFinding], runs: &[GateRun]) -> (bool, Vec<String>) {
+    let mut failures: Vec<String> = findings
+        .iter()
+        .filter(|f| f.fails())
+        .map(|f| format!("{}: {}", f.finding.rule, f.finding.finding))
+        .collect();
+    for run in runs.iter().filter(|r| r.fails()) {
+        failures.push(format!(
+            "{} × {}: {}: {}",
+            run.case,
+            run.profile,
+            run.outcome.name(),
+            run.reason
+        ));
+    }
+    if runs.is_empty() {
+        failures.push("no case ran: a gate that tests nothing passes nothing".to_owned());
+    }
+    (failures.is_empty(), failures)
+}
+
+/// Everything a gate run needs besides the image.
+#[derive(Debug, Clone)]
+pub struct GateSetup<'a> {
+    /// The runtimes' stop rules to run under.
+    pub profiles: &'a [Profile],
+    /// The policy's cases, loaded.
+    pub cases: &'a [Case],
+    /// The policy.
+    pub policy: &'a Policy,
+    /// How the workload starts.
+    pub mode: AppMode,
+    /// How runs execute (the caller clears `read_only_paths`: an image sees only its root).
+    pub options: &'a MatrixOptions,
+}
+
+/// Check `image` statically under every profile, run every case × profile against it and
+/// decide. `on_done` sees each run as it finishes.
+pub fn run_gate(
+    image: &Image,
+    setup: &GateSetup<'_>,
+    on_done: &(dyn Fn(&RunRecord) + Sync),
+) -> Result<GateReport, ModeError> {
+    let candidate = image_candidate(image, setup.mode)?;
+    let mut findings: Vec<GateFinding> = Vec::new();
+    for profile in setup.profiles {
+        for finding in check(&image.config, &image.rootfs, profile) {
+            let allowed = setup.policy.allow.iter().any(|rule| rule == finding.rule);
+            let entry = GateFinding { finding, allowed };
+            if !findings.contains(&entry) {
+                findings.push(entry);
+            }
+        }
+    }
+    let installed = install_candidate(&image.rootfs, &candidate)
+        .map_err(|error| ModeError(crate::error_chain(&error)))?;
+    let installs: Installs = [(candidate.name.clone(), Ok(installed))].into();
+    let planned = plan(
+        std::slice::from_ref(&candidate),
+        setup.cases,
+        setup.profiles,
+    );
+    let ready = ready_runs(planned, &installs, 1);
+    let started = std::time::Instant::now();
+    let records = execute_matrix(&ready, setup.options, on_done);
+    let runs_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let runs: Vec<GateRun> = records.iter().map(GateRun::from_record).collect();
+    let (passed, failures) = decide(&findings, &runs);
+    Ok(GateReport {
+        image: image.source.clone(),
+        argv: candidate.argv.clone(),
+        mode: setup.mode,
+        findings,
+        runs,
+        notes: notes(image),
+        passed,
+        runs_ms,
+        failures,
+    })
+}
+
+/// What the gate cannot honour of the image's config, for the report's notes.
+pub fn notes(image: &Image) -> Vec<String> {
+    match image.config.user.as_deref() {
+        Some(user) if !matches!(user, "root" | "0" | "0:0" | "root:root") => vec![format!(
+            "User {user:?} is not applied: the gate runs PID 1 as root"
+        )],
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::ImageConfig;
+
+    fn finding(severity: Severity, allowed: bool) -> GateFinding {
+        GateFinding {
+            finding: Finding {
+                rule: "PID1-SHELL-FORM",
+                severity,
+                finding: "f".to_owned(),
+                fix: "x".to_owned(),
+            },
+            allowed,
+        }
+    }
+
+    fn run(outcome: Outcome) -> GateRun {
+        GateRun {
+            case: "term-forward".to_owned(),
+            profile: "docker".to_owned(),
+            outcome,
+            reason: "r".to_owned(),
+            stop: "TERM".to_owned(),
+            failed_musts: Vec::new(),
+            evidence: String::new(),
+        }
+    }
+
+    #[test]
+    fn zero_runs_fail_and_only_unallowed_errors_or_non_passing_runs_fail() {
+        assert!(!decide(&[], &[]).0);
+        assert!(decide(&[finding(Severity::Warning, false)], &[run(Outcome::Pass)]).0);
+        assert!(decide(&[finding(Severity::Error, true)], &[run(Outcome::Pass)]).0);
+        assert!(!decide(&[finding(Severity::Error, false)], &[run(Outcome::Pass)]).0);
+        assert!(!decide(&[], &[run(Outcome::Fail)]).0);
+        assert!(!decide(&[], &[run(Outcome::NotRun)]).0);
+    }
+
+    #[test]
+    fn probe_as_app_replaces_cmd_and_finds_the_entrypoint_on_the_image_path() {
+        let root = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(root.path().join("usr/bin")).expect("mkdir");
+        std::fs::write(root.path().join("usr/bin/tini"), "x").expect("write");
+        let image = Image {
+            source: "test".to_owned(),
+            rootfs: root.path().to_path_buf(),
+            config: ImageConfig {
+                entrypoint: vec!["tini".to_owned(), "--".to_owned()],
+                cmd: vec!["my-app".to_owned()],
+                env: vec!["PATH=/usr/bin".to_owned()],
+                ..ImageConfig::default()
+            },
+            scratch: None,
+        };
+        let candidate = image_candidate(&image, AppMode::ProbeAsApp).expect("candidate");
+        assert_eq!(candidate.argv, ["/usr/bin/tini", "--", "/.pid1check/probe"]);
+        let cmd_only = Image {
+            config: ImageConfig {
+                cmd: vec!["my-app".to_owned()],
+                ..ImageConfig::default()
+            },
+            ..image
+        };
+        assert!(image_candidate(&cmd_only, AppMode::ProbeAsApp).is_err());
+    }
+}

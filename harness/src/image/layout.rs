@@ -1,0 +1,302 @@
+//! Reading an OCI image layout: `oci-layout`, `index.json`, the manifest, the config and the
+//! layers, each blob found under `blobs/ALGORITHM/HEX` and checked against its digest.
+//! A tar of a layout (`skopeo copy ... oci-archive:`, `docker save` since 25.0) is extracted
+//! first.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{
+    Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType, OciLayout,
+};
+use sha2::{Digest, Sha256};
+
+use super::{Image, ImageConfig, ImageError, unpack};
+
+/// How deep nested indexes may go before the gate gives up (a multi-platform index inside the
+/// layout's index is one level).
+const MAX_INDEX_DEPTH: usize = 4;
+
+/// Open an OCI image layout at `input` (a directory, or a tar of one) and unpack it into a
+/// fresh scratch directory under `scratch_parent`.
+pub fn open_oci(input: &Path, scratch_parent: &Path) -> Result<Image, ImageError> {
+    std::fs::create_dir_all(scratch_parent).map_err(ImageError::io(
+        scratch_parent,
+        "creating the scratch directory",
+    ))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("image.")
+        .tempdir_in(scratch_parent)
+        .map_err(ImageError::io(
+            scratch_parent,
+            "creating the scratch directory",
+        ))?;
+    let layout = if input.is_file() {
+        let dir = scratch.path().join("layout");
+        extract_archive(input, &dir)?;
+        dir
+    } else {
+        input.to_path_buf()
+    };
+    let read = read_layout(&layout)?;
+    let rootfs = scratch.path().join("rootfs");
+    std::fs::create_dir(&rootfs).map_err(ImageError::io(&rootfs, "creating the root"))?;
+    for layer in &read.layers {
+        unpack::apply_layer(layer, &rootfs)?;
+    }
+    Ok(Image {
+        source: format!("oci:{}@{}", input.display(), read.manifest_digest),
+        rootfs,
+        config: read.config,
+        scratch: Some(scratch),
+    })
+}
+
+/// What a layout says about its one image.
+#[derive(Debug)]
+pub struct ReadLayout {
+    /// The manifest's digest (`sha256:...`).
+    pub manifest_digest: String,
+    /// The config's run-time fields.
+    pub config: ImageConfig,
+    /// The layer blobs, bottom first.
+    pub layers: Vec<PathBuf>,
+}
+
+/// Read the index, manifest and config of the layout in `dir`, checking every blob's digest.
+pub fn read_layout(dir: &Path) -> Result<ReadLayout, ImageError> {
+    let marker = dir.join("oci-layout");
+    if !marker.is_file() {
+        return Err(ImageError::field(
+            &marker,
+            "imageLayoutVersion",
+            "missing: this is not an OCI image layout (docker save before 25.0 writes \
+             manifest.json only; convert with `skopeo copy docker-archive:X oci-archive:Y`)",
+        ));
+    }
+    OciLayout::from_file(&marker).map_err(|source| ImageError::Spec {
+        path: marker.clone(),
+        what: "reading the layout marker".to_owned(),
+        source,
+    })?;
+    let index_path = dir.join("index.json");
+    let index = ImageIndex::from_file(&index_path).map_err(|source| ImageError::Spec {
+        path: index_path.clone(),
+        what: "reading the index".to_owned(),
+        source,
+    })?;
+    let manifest_descriptor = pick_manifest(dir, &index_path, index, 0)?;
+    let (manifest_path, manifest_bytes) = read_blob(dir, &manifest_descriptor)?;
+    let manifest = ImageManifest::from_reader(manifest_bytes.as_slice()).map_err(|source| {
+        ImageError::Spec {
+            path: manifest_path.clone(),
+            what: "reading the manifest".to_owned(),
+            source,
+        }
+    })?;
+    let (config_path, config_bytes) = read_blob(dir, manifest.config())?;
+    let configuration =
+        ImageConfiguration::from_reader(config_bytes.as_slice()).map_err(|source| {
+            ImageError::Spec {
+                path: config_path.clone(),
+                what: "reading the image config".to_owned(),
+                source,
+            }
+        })?;
+    let mut layers = Vec::new();
+    for (position, layer) in manifest.layers().iter().enumerate() {
+        let path = blob_path(dir, layer, &manifest_path, &format!("layers[{position}]"))?;
+        check_digest_streaming(&path, layer)?;
+        layers.push(path);
+    }
+    Ok(ReadLayout {
+        manifest_digest: manifest_descriptor.digest().to_string(),
+        config: run_config(&configuration),
+        layers,
+    })
+}
+
+/// The run-time fields of an image config.
+fn run_config(configuration: &ImageConfiguration) -> ImageConfig {
+    let Some(config) = configuration.config() else {
+        return ImageConfig::default();
+    };
+    ImageConfig {
+        entrypoint: config.entrypoint().clone().unwrap_or_default(),
+        cmd: config.cmd().clone().unwrap_or_default(),
+        stop_signal: config.stop_signal().clone().filter(|s| !s.is_empty()),
+        user: config.user().clone().filter(|s| !s.is_empty()),
+        env: config.env().clone().unwrap_or_default(),
+        working_dir: config.working_dir().clone().filter(|s| !s.is_empty()),
+    }
+}
+
+/// The one image manifest an index points to: its only manifest, or the one for this
+/// machine's platform; nested indexes are followed.
+fn pick_manifest(
+    dir: &Path,
+    index_path: &Path,
+    index: ImageIndex,
+    depth: usize,
+) -> Result<Descriptor, ImageError> {
+    let manifests = index.manifests();
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let chosen = match manifests.as_slice() {
+        [] => {
+            return Err(ImageError::field(
+                index_path,
+                "manifests",
+                "empty: no image",
+            ));
+        }
+        [only] => only.clone(),
+        many => many
+            .iter()
+            .find(|d| {
+                d.platform().as_ref().is_some_and(|p| {
+                    p.os().to_string() == "linux" && p.architecture().to_string() == arch
+                })
+            })
+            .cloned()
+            .ok_or_else(|| {
+                ImageError::field(
+                    index_path,
+                    "manifests",
+                    format!("{} manifests and none for linux/{arch}", many.len()),
+                )
+            })?,
+    };
+    match chosen.media_type() {
+        MediaType::ImageManifest => Ok(chosen),
+        MediaType::ImageIndex if depth < MAX_INDEX_DEPTH => {
+            let (nested_path, bytes) = read_blob(dir, &chosen)?;
+            let nested =
+                ImageIndex::from_reader(bytes.as_slice()).map_err(|source| ImageError::Spec {
+                    path: nested_path.clone(),
+                    what: "reading a nested index".to_owned(),
+                    source,
+                })?;
+            pick_manifest(dir, &nested_path, nested, depth + 1)
+        }
+        MediaType::Other(docker) if docker.contains("docker.distribution.manifest.v2") => {
+            Ok(chosen)
+        }
+        other => Err(ImageError::field(
+            index_path,
+            "manifests[].mediaType",
+            format!("{other}: not an image manifest"),
+        )),
+    }
+}
+
+/// Where a descriptor's blob lives in the layout.
+fn blob_path(
+    dir: &Path,
+    descriptor: &Descriptor,
+    referrer: &Path,
+    field: &str,
+) -> Result<PathBuf, ImageError> {
+    let digest = descriptor.digest();
+    let algorithm = digest.algorithm().to_string();
+    if algorithm != "sha256" {
+        return Err(ImageError::field(
+            referrer,
+            &format!("{field}.digest"),
+            format!("{digest}: only sha256 digests are supported"),
+        ));
+    }
+    let hex = digest.digest();
+    if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ImageError::field(
+            referrer,
+            &format!("{field}.digest"),
+            format!("{digest}: not a hex digest"),
+        ));
+    }
+    Ok(dir.join("blobs").join(algorithm).join(hex))
+}
+
+/// A small blob (manifest, config, index), read whole and checked against its digest.
+fn read_blob(dir: &Path, descriptor: &Descriptor) -> Result<(PathBuf, Vec<u8>), ImageError> {
+    let path = blob_path(dir, descriptor, &dir.join("index.json"), "descriptor")?;
+    let bytes = std::fs::read(&path).map_err(ImageError::io(&path, "reading a blob"))?;
+    let actual = hex(&Sha256::digest(&bytes));
+    check_matches(&path, descriptor, &actual)?;
+    Ok((path, bytes))
+}
+
+/// A layer blob's digest, computed without reading it into memory.
+fn check_digest_streaming(path: &Path, descriptor: &Descriptor) -> Result<(), ImageError> {
+    let mut file = std::fs::File::open(path).map_err(ImageError::io(path, "opening a layer"))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let read = file
+            .read(&mut buffer)
+            .map_err(ImageError::io(path, "reading a layer"))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    check_matches(path, descriptor, &hex(&hasher.finalize()))
+}
+
+fn check_matches(path: &Path, descriptor: &Descriptor, actual: &str) -> Result<(), ImageError> {
+    if descriptor.digest().digest() == actual {
+        Ok(())
+    } else {
+        Err(ImageError::field(
+            path,
+            "digest",
+            format!(
+                "the content's sha256 is {actual}, the descriptor says {}",
+                descriptor.digest()
+            ),
+        ))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Extract a tar of a layout into `dir` (entries stay inside it: `unpack_in` refuses `..`).
+fn extract_archive(archive: &Path, dir: &Path) -> Result<(), ImageError> {
+    std::fs::create_dir_all(dir).map_err(ImageError::io(dir, "creating the layout directory"))?;
+    let file = std::fs::File::open(archive).map_err(ImageError::io(archive, "opening"))?;
+    let mut tar = tar::Archive::new(std::io::BufReader::new(file));
+    let entries = tar
+        .entries()
+        .map_err(ImageError::io(archive, "reading the tar"))?;
+    for entry in entries {
+        let mut entry = entry.map_err(ImageError::io(archive, "reading the tar"))?;
+        let name = entry
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind.is_dir()) {
+            return Err(ImageError::Entry {
+                layer: archive.to_path_buf(),
+                entry: name,
+                message: "an image archive holds only files and directories".to_owned(),
+            });
+        }
+        let inside = entry
+            .unpack_in(dir)
+            .map_err(ImageError::io(archive, "extracting the tar"))?;
+        if !inside {
+            return Err(ImageError::Entry {
+                layer: archive.to_path_buf(),
+                entry: name,
+                message: "points outside the archive".to_owned(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,248 @@
+//! `cargo xtask gate` end to end, on images the tests build from this machine's binaries
+//! (see [`oci_image`]): the verdicts each image must get are stated here, from what its PID 1
+//! is known to do. Runs need root (the sandbox and the kernel witness), like the conformance
+//! tests; tini comes from `cargo xtask candidates` (target/candidates/tini).
+
+mod oci_image;
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use oci_image::ImageBuilder;
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
+}
+
+fn xtask() -> Command {
+    Command::cargo_bin("xtask").expect("the xtask binary is built for its tests")
+}
+
+/// The dynamic tini that `cargo xtask candidates` unpacked.
+fn tini() -> PathBuf {
+    let dir = root().join("target/candidates/tini");
+    std::fs::read_dir(&dir)
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("usr/bin/tini"))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no tini under {}: run `cargo xtask candidates`",
+                dir.display()
+            )
+        })
+}
+
+/// tini in front of the app, STOPSIGNAL SIGTERM: the good image.
+fn tini_image() -> ImageBuilder {
+    ImageBuilder::default()
+        .binary(&tini(), "/usr/bin/tini")
+        .config("Entrypoint", json!(["tini", "--"]))
+        .config("Cmd", json!(["/app"]))
+        .config("StopSignal", json!("SIGTERM"))
+        .config("Env", json!(["PATH=/usr/bin:/bin"]))
+}
+
+/// A shell-form entrypoint: the shell is PID 1 and runs the app as its child. (The script
+/// names the probe itself: a shell-form entrypoint ignores Cmd.) dash execs the last command
+/// of `-c`, so the app is not last here.
+fn shell_form_image() -> ImageBuilder {
+    ImageBuilder::default()
+        .binary(Path::new("/bin/dash"), "/bin/sh")
+        .config(
+            "Entrypoint",
+            json!(["/bin/sh", "-c", "/.pid1check/probe; echo stopped"]),
+        )
+}
+
+struct Gate {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    report: Value,
+    junit: String,
+}
+
+fn gate(image_flag: &[&str], image: &Path, extra: &[&str]) -> Gate {
+    let out = tempfile::tempdir().expect("a temporary directory");
+    let (json_path, junit_path) = (out.path().join("gate.json"), out.path().join("junit.xml"));
+    let output = xtask()
+        .arg("gate")
+        .args(image_flag)
+        .arg(image)
+        .args(["--profile", "kubernetes", "--json"])
+        .arg(&json_path)
+        .arg("--junit")
+        .arg(&junit_path)
+        .args(extra)
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .expect("running xtask gate");
+    Gate {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        report: std::fs::read_to_string(&json_path)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or(Value::Null),
+        junit: std::fs::read_to_string(&junit_path).unwrap_or_default(),
+    }
+}
+
+fn outcomes(report: &Value) -> Vec<(String, String)> {
+    let mut runs: Vec<(String, String)> = report["runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["case"].as_str().unwrap_or_default().to_owned(),
+                r["outcome"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    runs.sort();
+    runs
+}
+
+fn rules(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            format!(
+                "{}:{}",
+                f["rule"].as_str().unwrap_or_default(),
+                f["severity"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// tini forwards TERM to its one child and reaps orphans (tini.c: wait_and_forward_signal,
+/// reap_zombies), and the kubelet escalates to KILL after the grace period: every case of
+/// the default policy passes, from an OCI archive.
+#[test]
+fn a_tini_image_from_an_oci_archive_passes_with_exit_0() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let archive = dir.path().join("image.tar");
+    tini_image().write_archive(&archive);
+    let run = gate(&["--oci"], &archive, &[]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        outcomes(&run.report),
+        [
+            ("grace-escalation".to_owned(), "pass".to_owned()),
+            ("orphan-reaping".to_owned(), "pass".to_owned()),
+            ("term-forward".to_owned(), "pass".to_owned()),
+        ],
+        "{}",
+        run.stdout
+    );
+    assert_eq!(rules(&run.report), Vec::<String>::new());
+    assert_eq!(run.report["passed"], json!(true));
+    assert_eq!(
+        run.report["argv"],
+        json!(["/usr/bin/tini", "--", "/.pid1check/probe"])
+    );
+    assert!(
+        run.junit
+            .contains(r#"<testsuites name="pid1check-gate" tests="3" failures="0" errors="0">"#),
+        "{}",
+        run.junit
+    );
+}
+
+/// A shell as PID 1 has no handler for TERM, so the kernel drops it (kernel/signal.c:
+/// sig_task_ignored) and the app is killed at the deadline: the static rule fires and
+/// term-forward fails; the tree is still killed, so grace-escalation passes.
+#[test]
+fn a_shell_form_image_fails_with_its_rule_and_term_forward_with_exit_1() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    shell_form_image().write_layout(dir.path());
+    let run = gate(&["--oci"], dir.path(), &[]);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(rules(&run.report), ["PID1-SHELL-FORM:error"]);
+    let outcomes = outcomes(&run.report);
+    assert!(
+        outcomes.contains(&("term-forward".to_owned(), "fail".to_owned())),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.contains(&("grace-escalation".to_owned(), "pass".to_owned())),
+        "{outcomes:?}"
+    );
+    assert!(
+        run.junit.contains(r#"type="PID1-SHELL-FORM""#),
+        "{}",
+        run.junit
+    );
+    assert!(
+        run.junit.contains("[after-stop-signal]"),
+        "the trace is not in the failure: {}",
+        run.junit
+    );
+}
+
+/// The policy decides: allowing the rule and asking only for grace-escalation (the kubelet's
+/// SIGKILL ends the tree whatever PID 1 does) lets the shell-form image pass.
+#[test]
+fn a_policy_can_allow_a_rule_and_choose_cases() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let layout = dir.path().join("layout");
+    shell_form_image().write_layout(&layout);
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "cases = [\"grace-escalation\"]\nallow = [\"PID1-SHELL-FORM\"]\n",
+    )
+    .expect("writing the policy");
+    let policy_flag = policy.to_string_lossy().into_owned();
+    let run = gate(&["--oci"], &layout, &["--policy", &policy_flag]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        outcomes(&run.report),
+        [("grace-escalation".to_owned(), "pass".to_owned())]
+    );
+}
+
+#[test]
+fn a_directory_that_is_not_a_layout_exits_2_naming_the_file() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let run = gate(&["--oci"], dir.path(), &[]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("oci-layout"), "{}", run.stderr);
+}
+
+#[test]
+fn a_layer_that_does_not_match_its_digest_exits_2_naming_the_blob() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let layer = tini_image().write_layout(dir.path());
+    let blob = dir.path().join("blobs/sha256").join(&layer);
+    std::fs::write(&blob, b"not the layer").expect("corrupting the layer");
+    let run = gate(&["--oci"], dir.path(), &[]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains(&layer), "{}", run.stderr);
+    assert!(run.stderr.contains("digest"), "{}", run.stderr);
+}
+
+#[test]
+fn a_policy_naming_an_unknown_case_exits_2() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    tini_image().write_layout(dir.path());
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "cases = [\"no-such-case\"]\n").expect("writing the policy");
+    let policy_flag = policy.to_string_lossy().into_owned();
+    let run = gate(&["--oci"], dir.path(), &["--policy", &policy_flag]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("cases[0]"), "{}", run.stderr);
+}
