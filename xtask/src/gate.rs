@@ -24,7 +24,8 @@ use crate::exit_code;
 /// Flags of `cargo xtask gate`.
 #[derive(Debug, Args)]
 pub struct GateArgs {
-    /// An OCI image layout: a directory, or a tar of one (`skopeo copy ... oci-archive:X`).
+    /// An OCI image layout (a directory, or a tar of one: `skopeo copy ... oci-archive:X`,
+    /// `docker save`); a `docker save` archive of the older format is read too.
     #[arg(long, value_name = "DIR|FILE.tar", conflicts_with = "rootfs")]
     oci: Option<PathBuf>,
     /// An unpacked root file system; its config comes from --entrypoint, --cmd and friends.

@@ -5,6 +5,7 @@
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::GateReport;
+use super::rules::RULES;
 use crate::matrix::Outcome;
 
 /// The verdict line and everything behind it, for a terminal.
@@ -12,7 +13,7 @@ pub fn render_terminal(report: &GateReport) -> String {
     let mut out = format!(
         "image   {}\nPID 1   {}\n",
         report.image,
-        report.argv.join(" ")
+        shown_argv(&report.argv)
     );
     if report.findings.is_empty() {
         out.push_str("static  no findings\n");
@@ -66,32 +67,48 @@ pub fn render_json(report: &GateReport) -> Result<String, serde_json::Error> {
     serde_json::to_string_pretty(report)
 }
 
-/// The report as JUnit XML: suite `static` with one case per rule that fired, suite `runs`
-/// with one case per case × profile; a failure's text holds the trace and evidence.
+/// The report as JUnit XML: suite `static` with one case per rule (failing when it fired
+/// at error level and the policy does not allow it), suite `runs` with one case per case ×
+/// profile; a failure's text holds the normalised trace and every verdict.
 pub fn render_junit(report: &GateReport) -> Result<String, quick_junit::SerializeError> {
     let mut junit = Report::new("pid1check-gate");
     let mut statics = TestSuite::new("static");
-    for f in &report.findings {
-        let status = if f.fails() {
-            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            status
-                .set_message(f.finding.finding.clone())
-                .set_type(f.finding.rule)
-                .set_description(format!("{}\nfix: {}", f.finding.finding, f.finding.fix));
-            status
-        } else {
-            TestCaseStatus::success()
+    for (rule, checks) in RULES {
+        let fired: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.finding.rule == *rule)
+            .collect();
+        let lines: Vec<String> = fired
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}{}: {}\nfix: {}",
+                    f.finding.severity.name(),
+                    if f.allowed { " (allowed)" } else { "" },
+                    f.finding.finding,
+                    f.finding.fix
+                )
+            })
+            .collect();
+        let status = match fired.iter().find(|f| f.fails()) {
+            Some(failing) => {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                status
+                    .set_message(failing.finding.finding.clone())
+                    .set_type(*rule)
+                    .set_description(lines.join("\n"));
+                status
+            }
+            None => TestCaseStatus::success(),
         };
-        let mut case = TestCase::new(f.finding.rule, status);
+        let mut case = TestCase::new(*rule, status);
         case.set_classname("static");
-        if !f.fails() {
-            case.set_system_out(format!(
-                "{}: {}\nfix: {}",
-                f.finding.severity.name(),
-                f.finding.finding,
-                f.finding.fix
-            ));
-        }
+        case.set_system_out(if lines.is_empty() {
+            format!("not found: {checks}")
+        } else {
+            lines.join("\n")
+        });
         statics.add_test_case(case);
     }
     let mut runs = TestSuite::new("runs");
@@ -132,7 +149,7 @@ pub fn render_step_summary(report: &GateReport) -> String {
         "### pid1check gate: {}\n\nImage `{}`, PID 1 `{}`\n\n",
         if report.passed { "PASS" } else { "FAIL" },
         report.image,
-        report.argv.join(" ")
+        shown_argv(&report.argv)
     );
     out.push_str("| check | profile | result | detail |\n| --- | --- | --- | --- |\n");
     for f in &report.findings {
@@ -167,21 +184,40 @@ pub fn render_github_errors(report: &GateReport) -> String {
     for f in report.findings.iter().filter(|f| f.fails()) {
         out.push_str(&format!(
             "::error title=pid1check {}::{} (fix: {})\n",
-            f.finding.rule,
+            escape_property(f.finding.rule),
             escape(&f.finding.finding),
             escape(&f.finding.fix)
         ));
     }
     for run in report.runs.iter().filter(|r| r.fails()) {
         out.push_str(&format!(
-            "::error title=pid1check {} × {}::{}: {}\n",
-            run.case,
-            run.profile,
+            "::error title=pid1check {}::{}: {}\n",
+            escape_property(&format!("{} × {}", run.case, run.profile)),
             run.outcome.name(),
             escape(&run.reason)
         ));
     }
     out
+}
+
+/// An argv as a shell would need it typed: arguments with spaces or quotes single-quoted.
+fn shown_argv(argv: &[String]) -> String {
+    argv.iter()
+        .map(|arg| {
+            if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || "'\"$;&|".contains(c))
+            {
+                format!("'{}'", arg.replace('\'', r"'\''"))
+            } else {
+                arg.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A workflow command's property value: the message's escaping, and `:` and `,` too.
+fn escape_property(text: &str) -> String {
+    escape(text).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// A Markdown table cell: no pipes, no newlines.
@@ -234,12 +270,11 @@ mod tests {
     #[test]
     fn junit_has_one_failing_case_per_rule_and_run_with_the_evidence_escaped() {
         let xml = render_junit(&report()).expect("junit");
-        assert!(
-            xml.contains(
-                r#"<testsuite name="static" tests="1" disabled="0" errors="0" failures="1""#
-            ),
-            "{xml}"
+        let statics = format!(
+            r#"<testsuite name="static" tests="{}" disabled="0" errors="0" failures="1""#,
+            RULES.len()
         );
+        assert!(xml.contains(&statics), "{xml}");
         assert!(
             xml.contains(
                 r#"<testcase name="term-forward × kubernetes" classname="runs.kubernetes">"#
@@ -252,6 +287,11 @@ mod tests {
     #[test]
     fn step_summary_and_annotations_escape_what_would_break_them() {
         let summary = render_step_summary(&report());
+        assert!(summary.contains("PID 1 `/bin/sh -c app`"), "{summary}");
+        assert_eq!(
+            shown_argv(&["/bin/sh".to_owned(), "-c".to_owned(), "a; b".to_owned()]),
+            "/bin/sh -c 'a; b'"
+        );
         assert!(
             summary.contains("| `PID1-SHELL-FORM` | — | error | PID 1 is a shell \\| really"),
             "{summary}"

@@ -66,12 +66,15 @@ pub struct ReadLayout {
 /// Read the index, manifest and config of the layout in `dir`, checking every blob's digest.
 pub fn read_layout(dir: &Path) -> Result<ReadLayout, ImageError> {
     let marker = dir.join("oci-layout");
+    if !marker.is_file() && dir.join(DOCKER_MANIFEST).is_file() {
+        return read_docker_save(dir);
+    }
     if !marker.is_file() {
         return Err(ImageError::field(
             &marker,
             "imageLayoutVersion",
-            "missing: this is not an OCI image layout (docker save before 25.0 writes \
-             manifest.json only; convert with `skopeo copy docker-archive:X oci-archive:Y`)",
+            "missing: this is not an OCI image layout (nor a `docker save` archive: no \
+             manifest.json either)",
         ));
     }
     OciLayout::from_file(&marker).map_err(|source| ImageError::Spec {
@@ -111,6 +114,72 @@ pub fn read_layout(dir: &Path) -> Result<ReadLayout, ImageError> {
     }
     Ok(ReadLayout {
         manifest_digest: manifest_descriptor.digest().to_string(),
+        config: run_config(&configuration),
+        layers,
+    })
+}
+
+/// The manifest of a `docker save` archive (before docker 25 the only one it writes).
+const DOCKER_MANIFEST: &str = "manifest.json";
+
+/// One image of a `docker save` manifest.
+#[derive(Debug, serde::Deserialize)]
+struct DockerSaveImage {
+    /// The config file, relative to the archive.
+    #[serde(rename = "Config")]
+    config: String,
+    /// The layer tars, bottom first, relative to the archive.
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+/// Read a `docker save` archive: `manifest.json` names the config and the layer tars by path
+/// (they carry no digests to check).
+fn read_docker_save(dir: &Path) -> Result<ReadLayout, ImageError> {
+    let manifest_path = dir.join(DOCKER_MANIFEST);
+    let text = std::fs::read(&manifest_path).map_err(ImageError::io(&manifest_path, "reading"))?;
+    let images: Vec<DockerSaveImage> = serde_json::from_slice(&text)
+        .map_err(|error| ImageError::field(&manifest_path, "[]", error.to_string()))?;
+    let image = match images.as_slice() {
+        [only] => only,
+        other => {
+            return Err(ImageError::field(
+                &manifest_path,
+                "[]",
+                format!("{} images: the gate reads one (save one tag)", other.len()),
+            ));
+        }
+    };
+    let inside = |field: &str, relative: &str| -> Result<PathBuf, ImageError> {
+        let path = Path::new(relative);
+        if path.is_absolute()
+            || path
+                .components()
+                .any(|c| c == std::path::Component::ParentDir)
+        {
+            return Err(ImageError::field(
+                &manifest_path,
+                field,
+                format!("{relative:?} leaves the archive"),
+            ));
+        }
+        Ok(dir.join(path))
+    };
+    let config_path = inside("[0].Config", &image.config)?;
+    let configuration =
+        ImageConfiguration::from_file(&config_path).map_err(|source| ImageError::Spec {
+            path: config_path.clone(),
+            what: "reading the image config".to_owned(),
+            source,
+        })?;
+    let layers = image
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, layer)| inside(&format!("[0].Layers[{i}]"), layer))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ReadLayout {
+        manifest_digest: format!("docker-save:{}", image.config),
         config: run_config(&configuration),
         layers,
     })
@@ -299,4 +368,35 @@ fn extract_archive(archive: &Path, dir: &Path) -> Result<(), ImageError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docker save` before 25.0: manifest.json names the config and the layers by path.
+    #[test]
+    fn a_docker_save_archive_is_read_through_its_manifest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = r#"{"architecture":"amd64","os":"linux",
+            "config":{"Entrypoint":["/tini","--"],"Cmd":["app"],"StopSignal":"SIGRTMIN+3"},
+            "rootfs":{"type":"layers","diff_ids":[]}}"#;
+        std::fs::write(dir.path().join("abc.json"), config).expect("config");
+        std::fs::write(
+            dir.path().join(DOCKER_MANIFEST),
+            r#"[{"Config":"abc.json","RepoTags":["x:1"],"Layers":["l1/layer.tar"]}]"#,
+        )
+        .expect("manifest");
+        let read = read_layout(dir.path()).expect("docker save");
+        assert_eq!(read.config.entrypoint, ["/tini", "--"]);
+        assert_eq!(read.config.stop_signal.as_deref(), Some("SIGRTMIN+3"));
+        assert_eq!(read.layers, [dir.path().join("l1/layer.tar")]);
+        std::fs::write(
+            dir.path().join(DOCKER_MANIFEST),
+            r#"[{"Config":"../abc.json","Layers":[]}]"#,
+        )
+        .expect("manifest");
+        let error = read_layout(dir.path()).expect_err("leaves the archive");
+        assert!(error.to_string().contains("[0].Config"), "{error}");
+    }
 }

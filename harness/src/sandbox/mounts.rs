@@ -317,4 +317,45 @@ mod tests {
             "pivot_root comes last"
         );
     }
+
+    /// An image's run must not see the host: its root's only lower layer is the image, and no
+    /// host path is bound in but the run's channel (socket directory and probe).
+    #[test]
+    fn an_image_root_overlays_the_image_alone() {
+        let spec = SandboxSpec {
+            mode: SandboxMode::Root,
+            run_dir: PathBuf::from("/work/target/runs/r"),
+            probe: PathBuf::from("/work/target/probe/probe"),
+            read_only_paths: Vec::new(),
+            argv: vec!["/usr/bin/tini".to_owned()],
+            env: Vec::new(),
+            hostname: "h".to_owned(),
+            image_root: Some(PathBuf::from("/work/target/gate/image.x/rootfs")),
+            working_dir: None,
+        };
+        assert_eq!(spec.root_view(), RootView::ImageRoot);
+        let plan = mount_plan(&spec, spec.root_view());
+        let lowers: Vec<&PathBuf> = plan
+            .iter()
+            .filter_map(|op| match op {
+                MountOp::Overlay { lower, .. } => Some(lower),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(lowers, [&PathBuf::from("/work/target/gate/image.x/rootfs")]);
+        let host_sources: Vec<&PathBuf> = plan
+            .iter()
+            .filter_map(|op| match op {
+                MountOp::Bind { source, .. } if !source.starts_with("/dev") => Some(source),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            host_sources,
+            [
+                &spec.channel_dir(),
+                &PathBuf::from("/work/target/probe/probe")
+            ]
+        );
+    }
 }

@@ -156,7 +156,7 @@ fn a_tini_image_from_an_oci_archive_passes_with_exit_0() {
     );
     assert!(
         run.junit
-            .contains(r#"<testsuites name="pid1check-gate" tests="3" failures="0" errors="0">"#),
+            .contains(r#"<testsuites name="pid1check-gate" tests="9" failures="0" errors="0">"#),
         "{}",
         run.junit
     );
