@@ -10,7 +10,8 @@ use crate::run::RunSpec;
 use crate::sandbox::{SandboxMode, SandboxSpec};
 use crate::signal::SignalNumber;
 use crate::spec::{
-    Behaviour, Candidate, Case, Install, Node, Placement, Profile, Runtime, SignalRef, Step,
+    Behaviour, Candidate, Case, ImageWorkload, Install, Node, Placement, Profile, Runtime,
+    SignalRef, Step,
 };
 use crate::stop::{
     ImageFacts, KUBERNETES_MIN_GRACE_MS, ProfileError, StopSequence, StopSignal, choose,
@@ -203,15 +204,19 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
         read_only_paths.push(bin_dir.to_path_buf());
     }
     let mut env: Vec<String> = PID1_ENV.iter().map(|s| (*s).to_owned()).collect();
-    let (mut image_root, mut working_dir) = (None, None);
+    let (mut image_root, mut working_dir, mut workload_beside) = (None, None, None);
     // An image brings its own root and environment; nothing of the host is shown to it.
     if let Install::Image {
         rootfs,
         env: image_env,
         working_dir: image_dir,
+        workload,
         ..
     } = &run.candidate.install
     {
+        if *workload == ImageWorkload::Beside {
+            workload_beside = Some(vec![workload_path.to_string_lossy().into_owned()]);
+        }
         read_only_paths.clear();
         env = image_environment(image_env);
         image_root = Some(rootfs.clone());
@@ -244,6 +249,7 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
         deadline_ms: READY_TIMEOUT_MS + steps_ms + DEADLINE_SLACK_MS,
         // The harness plans the witness when it executes the run (it owns the collector).
         witness: crate::observe::witness::WitnessPlan::default(),
+        workload_beside,
     })
 }
 

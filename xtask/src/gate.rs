@@ -53,9 +53,13 @@ pub struct GateArgs {
     /// orphan-reaping, grace-escalation (and exit-code when it exists).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// Where the case files are.
+    /// Where the case files are (fixtures/gate/cases is read too).
     #[arg(long, value_name = "DIR")]
     cases_dir: Option<PathBuf>,
+    /// How the probe tree starts: as the app (the image's Cmd replaced by the probe) or
+    /// beside it (the image runs unchanged; the probe is started inside it like docker exec).
+    #[arg(long, value_enum, default_value_t = Mode::ProbeAsApp)]
+    mode: Mode,
     /// Write a JUnit XML report here.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
@@ -68,6 +72,24 @@ pub struct GateArgs {
     /// Do not record runs with the kernel witness.
     #[arg(long)]
     no_witness: bool,
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Mode {
+    /// The image's Cmd is replaced by the probe.
+    ProbeAsApp,
+    /// The image runs unchanged; the probe is started inside it.
+    ProbeBeside,
+}
+
+impl Mode {
+    fn app_mode(self) -> AppMode {
+        match self {
+            Mode::ProbeAsApp => AppMode::ProbeAsApp,
+            Mode::ProbeBeside => AppMode::ProbeBeside,
+        }
+    }
 }
 
 /// Run the subcommand; returns the process exit code.
@@ -83,17 +105,21 @@ pub fn run(root: &Path, args: &GateArgs) -> ExitCode {
         ));
     }
     let cases_dir = args.cases_dir.clone().unwrap_or_else(|| root.join("cases"));
-    let loaded_cases = load_cases(&cases_dir);
+    let mut loaded_cases = load_cases(&cases_dir);
+    let gate_cases = load_cases(&root.join("fixtures/gate/cases"));
+    loaded_cases.items.extend(gate_cases.items);
+    loaded_cases.errors.extend(gate_cases.errors);
     if let Some(error) = loaded_cases.errors.first() {
         return bad_input(chain(error));
     }
     let available: Vec<String> = loaded_cases.items.iter().map(|c| c.name.clone()).collect();
+    let mode = args.mode.app_mode();
     let policy = match &args.policy {
         Some(path) => match load_policy(path, &available) {
             Ok(policy) => policy,
             Err(error) => return bad_input(chain(&error)),
         },
-        None => Policy::default_for(&available),
+        None => Policy::default_for(mode.default_cases(), &available),
     };
     let cases = match select(&loaded_cases.items, &policy.cases) {
         Ok(cases) => cases.into_iter().cloned().collect::<Vec<_>>(),
@@ -128,7 +154,7 @@ pub fn run(root: &Path, args: &GateArgs) -> ExitCode {
         profiles: &profiles,
         cases: &cases,
         policy: &policy,
-        mode: AppMode::ProbeAsApp,
+        mode,
         options: &options,
     };
     let report = match run_gate(&image, &setup, &|record: &RunRecord| {

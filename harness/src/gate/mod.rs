@@ -21,7 +21,7 @@ use crate::image::rootfs::find_command;
 use crate::install::install_candidate;
 use crate::matrix::Outcome;
 use crate::plan::plan;
-use crate::spec::{Candidate, CandidateKind, Case, Install, Level, Profile};
+use crate::spec::{Candidate, CandidateKind, Case, ImageWorkload, Install, Level, Profile};
 use crate::verdict::{Verdict, VerdictResult};
 
 pub use policy::{Policy, load_policy};
@@ -37,6 +37,21 @@ pub enum AppMode {
     /// The image's `Cmd` is replaced by the probe: its entrypoint (tini, dumb-init, a script
     /// that runs its arguments) starts the probe tree as it would start the app.
     ProbeAsApp,
+    /// The image runs its own entrypoint and cmd unchanged; the probe tree is started inside
+    /// the running container like `docker exec`, so its orphans are the image's PID 1's to
+    /// reap, and the stop shows whether the image's own processes end before the SIGKILL.
+    ProbeBeside,
+}
+
+impl AppMode {
+    /// The cases a default policy runs in this mode: beside the app, the probe is not PID 1's
+    /// child, so signal forwarding to it means nothing; the image's own stop does.
+    pub fn default_cases(self) -> &'static [&'static str] {
+        match self {
+            AppMode::ProbeAsApp => policy::DEFAULT_CASES,
+            AppMode::ProbeBeside => policy::DEFAULT_BESIDE_CASES,
+        }
+    }
 }
 
 /// Why an image cannot be gated in a mode (bad input, exit 2).
@@ -48,16 +63,27 @@ pub struct ModeError(pub String);
 /// image's `PATH`, as a runtime does) with the probe in place of `Cmd`.
 pub fn image_candidate(image: &Image, mode: AppMode) -> Result<Candidate, ModeError> {
     let config = &image.config;
-    let AppMode::ProbeAsApp = mode;
-    if config.entrypoint.is_empty() {
-        return Err(ModeError(
-            "the image has no Entrypoint: probe-as-app replaces Cmd, which would leave \
-             nothing of the image to test; give --entrypoint, or set ENTRYPOINT in the image"
-                .to_owned(),
-        ));
-    }
     let probe = Path::new(CHANNEL_DIR).join(PROBE_FILE);
-    let mut argv = config.entrypoint.clone();
+    let mut argv = match mode {
+        AppMode::ProbeAsApp if config.entrypoint.is_empty() => {
+            return Err(ModeError(
+                "the image has no Entrypoint: probe-as-app replaces Cmd, which would leave \
+                 nothing of the image to test; use --mode probe-beside, or give --entrypoint"
+                    .to_owned(),
+            ));
+        }
+        AppMode::ProbeAsApp => {
+            let mut argv = config.entrypoint.clone();
+            argv.push(probe.to_string_lossy().into_owned());
+            argv
+        }
+        AppMode::ProbeBeside if config.argv().is_empty() => {
+            return Err(ModeError(
+                "the image has neither Entrypoint nor Cmd: there is no PID 1 to run".to_owned(),
+            ));
+        }
+        AppMode::ProbeBeside => config.argv(),
+    };
     if let Some(first) = argv.first_mut()
         && !first.contains('/')
         && let Some(found) = find_command(&image.rootfs, first, &config.env)
@@ -65,7 +91,6 @@ pub fn image_candidate(image: &Image, mode: AppMode) -> Result<Candidate, ModeEr
     {
         *first = Path::new("/").join(inside).to_string_lossy().into_owned();
     }
-    argv.push(probe.to_string_lossy().into_owned());
     Ok(Candidate {
         name: IMAGE_CANDIDATE.to_owned(),
         dir: image.rootfs.clone(),
@@ -76,6 +101,10 @@ pub fn image_candidate(image: &Image, mode: AppMode) -> Result<Candidate, ModeEr
             source: image.source.clone(),
             env: config.env.clone(),
             working_dir: config.working_dir.clone(),
+            workload: match mode {
+                AppMode::ProbeAsApp => ImageWorkload::AsApp,
+                AppMode::ProbeBeside => ImageWorkload::Beside,
+            },
         },
         argv,
         stop_signal: config.stop_signal.clone(),

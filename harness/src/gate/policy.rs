@@ -15,6 +15,10 @@ pub const DEFAULT_CASES: &[&str] = &[
     "exit-code",
 ];
 
+/// The cases the default policy runs with the probe beside the app (`stop-before-kill` is a
+/// gate case, in `fixtures/gate/cases`).
+pub const DEFAULT_BESIDE_CASES: &[&str] = &["orphan-reaping", "stop-before-kill"];
+
 /// What the gate requires of an image.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,10 +31,11 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The default policy: [`DEFAULT_CASES`] among `available`, no rule allowed.
-    pub fn default_for(available: &[String]) -> Policy {
+    /// The default policy: `defaults` ([`DEFAULT_CASES`], [`DEFAULT_BESIDE_CASES`]) among
+    /// `available`, no rule allowed.
+    pub fn default_for(defaults: &[&str], available: &[String]) -> Policy {
         Policy {
-            cases: DEFAULT_CASES
+            cases: defaults
                 .iter()
                 .filter(|name| available.iter().any(|a| a == *name))
                 .map(|name| (*name).to_owned())
@@ -117,7 +122,7 @@ mod tests {
     #[test]
     fn the_default_keeps_only_cases_that_exist() {
         assert_eq!(
-            Policy::default_for(&available()).cases,
+            Policy::default_for(DEFAULT_CASES, &available()).cases,
             ["term-forward", "orphan-reaping"]
         );
     }

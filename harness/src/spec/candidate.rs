@@ -90,5 +90,18 @@ pub enum Install {
         env: Vec<String>,
         /// The image's `WorkingDir`.
         working_dir: Option<String>,
+        /// Whether the workload is started by PID 1 (in `argv`) or beside it.
+        workload: ImageWorkload,
     },
+}
+
+/// How the workload starts in an image's run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageWorkload {
+    /// The probe is in PID 1's argv (the image's Cmd replaced): the entrypoint starts it.
+    AsApp,
+    /// PID 1 runs the image's own command; the probe is started inside the running container
+    /// like `docker exec`.
+    Beside,
 }

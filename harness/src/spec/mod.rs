@@ -6,7 +6,7 @@ mod case;
 mod load;
 mod profile;
 
-pub use candidate::{Candidate, CandidateKind, Install};
+pub use candidate::{Candidate, CandidateKind, ImageWorkload, Install};
 pub use case::{
     Behaviour, Case, Expectation, ExpectationKind, Level, Node, Placement, SignalRef, Step,
     StopPlan, Target,

@@ -246,3 +246,52 @@ fn a_policy_naming_an_unknown_case_exits_2() {
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("cases[0]"), "{}", run.stderr);
 }
+
+/// tini in front of `sleep infinity`, run unchanged with the probe beside it: tini reaps the
+/// probe's orphan (it reaps every child, tini.c: reap_zombies) and forwards TERM to sleep,
+/// which dies of it, so tini exits before the grace period ends.
+#[test]
+fn probe_beside_a_tini_image_passes() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    ImageBuilder::default()
+        .binary(&tini(), "/usr/bin/tini")
+        .binary(Path::new("/bin/sleep"), "/bin/sleep")
+        .config("Entrypoint", json!(["/usr/bin/tini", "--"]))
+        .config("Cmd", json!(["/bin/sleep", "infinity"]))
+        .write_layout(dir.path());
+    let run = gate(&["--oci"], dir.path(), &["--mode", "probe-beside"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        outcomes(&run.report),
+        [
+            ("orphan-reaping".to_owned(), "pass".to_owned()),
+            ("stop-before-kill".to_owned(), "pass".to_owned()),
+        ]
+    );
+    assert_eq!(
+        run.report["argv"],
+        json!(["/usr/bin/tini", "--", "/bin/sleep", "infinity"])
+    );
+}
+
+/// `sleep` as PID 1 neither reaps (it never calls wait) nor handles TERM (the kernel drops a
+/// signal to a namespace init without a handler): both cases fail, and the static check
+/// warns that there is no init.
+#[test]
+fn probe_beside_a_bare_sleep_image_fails_both_cases() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    ImageBuilder::default()
+        .binary(Path::new("/bin/sleep"), "/bin/sleep")
+        .config("Cmd", json!(["/bin/sleep", "infinity"]))
+        .write_layout(dir.path());
+    let run = gate(&["--oci"], dir.path(), &["--mode", "probe-beside"]);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        outcomes(&run.report),
+        [
+            ("orphan-reaping".to_owned(), "fail".to_owned()),
+            ("stop-before-kill".to_owned(), "fail".to_owned()),
+        ]
+    );
+    assert_eq!(rules(&run.report), ["PID1-NO-INIT:warning"]);
+}
