@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::image::ImageConfig;
 use crate::image::elf::Libc;
-use crate::image::rootfs::{find_command, libc_in_root};
+use crate::image::rootfs::{find_command, interpreter_of, libc_in_root, resolve_in_root};
 use crate::signal::SignalNumber;
 use crate::spec::{Profile, Runtime};
 use crate::stop::{RTMIN_3, Reading, SignalSyntax};
@@ -69,7 +69,7 @@ pub const RULES: &[(&str, &str)] = &[
     ),
     (
         "ENTRYPOINT-MISSING",
-        "the entrypoint is not in the image, or the image has no entrypoint or cmd",
+        "the entrypoint (or its dynamic loader) is not in the image, or there is no entrypoint or cmd",
     ),
 ];
 
@@ -119,6 +119,21 @@ pub fn check(config: &ImageConfig, rootfs: &Path, profile: &Profile) -> Vec<Find
             severity: Severity::Error,
             finding: format!("{program:?} is not an executable file in the image"),
             fix: "install it in the image, or correct ENTRYPOINT/CMD".to_owned(),
+        });
+    }
+    if let Some(interp) = binary.as_deref().and_then(interpreter_of)
+        && resolve_in_root(rootfs, &interp).is_none()
+    {
+        findings.push(Finding {
+            rule: "ENTRYPOINT-MISSING",
+            severity: Severity::Error,
+            finding: format!(
+                "{program} needs the dynamic loader {interp}, which is not in the image: \
+                 exec fails with ENOENT"
+            ),
+            fix: "copy the loader and the libraries `ldd` lists into the image, or build the \
+                  program statically"
+                .to_owned(),
         });
     }
     let stop = config.stop_signal.as_deref();
@@ -350,5 +365,23 @@ mod tests {
         let glibc = root_with(&["sbin/init"]);
         let findings = check(&image, glibc.path(), &Profile::docker());
         assert!(findings.iter().all(|f| f.rule != "STOPSIGNAL-MUSL-RTMIN"));
+    }
+
+    /// A dynamic program without its loader in the image cannot be executed at all.
+    #[test]
+    fn a_dynamic_entrypoint_without_its_loader_is_missing() {
+        let exe = std::env::current_exe().expect("this test binary");
+        let interp = interpreter_of(&exe).expect("the test binary is dynamic");
+        let root = root_with(&[]);
+        std::fs::create_dir_all(root.path().join("bin")).expect("mkdir");
+        std::fs::copy(&exe, root.path().join("bin/tini")).expect("copy");
+        let image = config(&["/bin/tini", "--", "/app"], None);
+        let without = check(&image, root.path(), &Profile::docker());
+        assert_eq!(rules(&without), [("ENTRYPOINT-MISSING", Severity::Error)]);
+        let loader = root.path().join(interp.trim_start_matches('/'));
+        std::fs::create_dir_all(loader.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&loader, "x").expect("write");
+        let with = check(&image, root.path(), &Profile::docker());
+        assert_eq!(rules(&with), []);
     }
 }

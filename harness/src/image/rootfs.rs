@@ -74,13 +74,26 @@ pub fn find_command(root: &Path, argv0: &str, env: &[String]) -> Option<PathBuf>
         .find_map(|dir| resolve_in_root(root, &format!("{dir}/{argv0}")).filter(|p| p.is_file()))
 }
 
+/// How much of a binary is read to find its interpreter: the program headers and the
+/// interpreter's path sit at the start of every ELF file a linker writes.
+const ELF_HEAD_BYTES: u64 = 64 * 1024;
+
+/// The ELF interpreter of `binary` (a host path), read from its first bytes.
+pub fn interpreter_of(binary: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(binary)
+        .ok()?
+        .take(ELF_HEAD_BYTES)
+        .read_to_end(&mut head)
+        .ok()?;
+    interpreter(&head)
+}
+
 /// The C library of `binary` (a host path inside `root`): its ELF interpreter's, or for a
 /// binary without one, musl when the root's only loader is musl's.
 pub fn libc_in_root(root: &Path, binary: &Path) -> Libc {
-    let from_binary = std::fs::read(binary)
-        .ok()
-        .and_then(|bytes| interpreter(&bytes))
-        .map(|interp| libc_of_interpreter(&interp));
+    let from_binary = interpreter_of(binary).map(|interp| libc_of_interpreter(&interp));
     match from_binary {
         Some(libc) => libc,
         None if has_musl_loader(root) && !has_glibc_loader(root) => Libc::Musl,

@@ -2,10 +2,11 @@
 //! a `.wh.NAME` entry deletes NAME from the layers below, `.wh..wh..opq` empties its directory
 //! of what the layers below put there, and every other entry is extracted over what is there.
 //!
-//! Whiteouts are applied in a first pass over the layer and entries in a second, so a whiteout
-//! never deletes what its own layer adds, whatever the order of the tar. Nothing is ever
-//! deleted or written through a symbolic link: a layer cannot reach outside the root.
+//! One pass over the layer: a whiteout never deletes what its own layer adds, whatever the
+//! order of the tar (the layer's own paths are remembered). Nothing is ever deleted or
+//! written through a symbolic link: a layer cannot reach outside the root.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Component, Path, PathBuf};
@@ -19,26 +20,25 @@ const OPAQUE: &str = ".wh..wh..opq";
 
 /// Apply the layer blob at `layer` (a tar, gzip-compressed or not) to `root`.
 pub fn apply_layer(layer: &Path, root: &Path) -> Result<(), ImageError> {
-    for_each_entry(layer, |_entry, path| {
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            return Ok(());
-        };
+    // Paths (relative to the root) this layer has written so far.
+    let mut created: HashSet<PathBuf> = HashSet::new();
+    for_each_entry(layer, |entry, path| {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let parent = path.parent().unwrap_or(Path::new(""));
         if name == OPAQUE {
-            empty_dir_inside(root, parent).map_err(entry_error(layer, path))?;
-        } else if let Some(hidden) = name.strip_prefix(WHITEOUT) {
-            remove_inside(root, &parent.join(hidden)).map_err(entry_error(layer, path))?;
+            let keep = |child: &Path| created.iter().any(|c| c.starts_with(child));
+            return empty_dir_inside(root, parent, &keep).map_err(entry_error(layer, path));
         }
-        Ok(())
-    })?;
-    for_each_entry(layer, |entry, path| {
-        let is_whiteout = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with(WHITEOUT));
+        if let Some(hidden) = name.strip_prefix(WHITEOUT) {
+            let target = parent.join(hidden);
+            if created.contains(&target) {
+                return Ok(());
+            }
+            return remove_inside(root, &target).map_err(entry_error(layer, path));
+        }
         let kind = entry.header().entry_type();
         // A device node in an image would hand PID 1 (root in the sandbox) a host device.
-        if is_whiteout || kind.is_block_special() || kind.is_character_special() {
+        if kind.is_block_special() || kind.is_character_special() {
             return Ok(());
         }
         let inside = entry.unpack_in(root).map_err(|error| ImageError::Entry {
@@ -46,13 +46,13 @@ pub fn apply_layer(layer: &Path, root: &Path) -> Result<(), ImageError> {
             entry: path.display().to_string(),
             message: format!("extracting: {error}"),
         })?;
-        if inside {
-            Ok(())
-        } else {
-            Err(entry_error(layer, path)(
+        if !inside {
+            return Err(entry_error(layer, path)(
                 "points outside the root".to_owned(),
-            ))
+            ));
         }
+        created.insert(path.to_path_buf());
+        Ok(())
     })
 }
 
@@ -165,27 +165,33 @@ fn remove_inside(root: &Path, relative: &Path) -> Result<(), String> {
     removed.map_err(|error| format!("deleting {}: {error}", path.display()))
 }
 
-/// Delete everything in directory `relative` of `root` (an opaque whiteout), if it is there.
-fn empty_dir_inside(root: &Path, relative: &Path) -> Result<(), String> {
-    if relative.as_os_str().is_empty() {
-        return empty_children(root);
-    }
+/// Delete what the layers below put in directory `relative` of `root` (an opaque whiteout):
+/// everything but the paths `keep` names (relative to the root: this layer's own entries and
+/// the directories on their way).
+fn empty_dir_inside(
+    root: &Path,
+    relative: &Path,
+    keep: &dyn Fn(&Path) -> bool,
+) -> Result<(), String> {
     let Some(path) = real_path_inside(root, relative)? else {
         return Ok(());
     };
     match std::fs::symlink_metadata(&path) {
-        Ok(meta) if meta.is_dir() => empty_children(&path),
-        _ => Ok(()),
+        Ok(meta) if meta.is_dir() => {}
+        _ => return Ok(()),
     }
-}
-
-fn empty_children(dir: &Path) -> Result<(), String> {
     let entries =
-        std::fs::read_dir(dir).map_err(|error| format!("listing {}: {error}", dir.display()))?;
+        std::fs::read_dir(&path).map_err(|error| format!("listing {}: {error}", path.display()))?;
     for entry in entries {
-        let entry = entry.map_err(|error| format!("listing {}: {error}", dir.display()))?;
-        let name = PathBuf::from(entry.file_name());
-        remove_inside(dir, &name)?;
+        let entry = entry.map_err(|error| format!("listing {}: {error}", path.display()))?;
+        let child = relative.join(entry.file_name());
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !keep(&child) {
+            remove_inside(root, &child)?;
+        } else if is_dir {
+            // The layer put something below it: keep that, drop what lower layers left there.
+            empty_dir_inside(root, &child, keep)?;
+        }
     }
     Ok(())
 }
@@ -243,6 +249,8 @@ mod tests {
                 ("etc/gone", Some("g")),
                 ("opt/", None),
                 ("opt/old", Some("o")),
+                ("opt/sub/", None),
+                ("opt/sub/old", Some("o")),
             ],
         );
         // The opaque marker comes after its layer's own file: order must not matter.
@@ -252,6 +260,7 @@ mod tests {
             &[
                 ("etc/.wh.gone", Some("")),
                 ("opt/new", Some("n")),
+                ("opt/sub/new", Some("n")),
                 ("opt/.wh..wh..opq", Some("")),
             ],
         );
@@ -262,6 +271,8 @@ mod tests {
         assert!(!root.join("etc/.wh.gone").exists());
         assert!(!root.join("opt/old").exists());
         assert!(root.join("opt/new").is_file());
+        assert!(root.join("opt/sub/new").is_file());
+        assert!(!root.join("opt/sub/old").exists());
         assert!(!root.join("opt/.wh..wh..opq").exists());
     }
 
