@@ -1,13 +1,16 @@
 //! `cargo xtask gate` end to end, on images the tests build from this machine's binaries
 //! (see [`oci_image`]): the verdicts each image must get are stated here, from what its PID 1
 //! is known to do. Runs need root (the sandbox and the kernel witness), like the conformance
-//! tests; tini comes from `cargo xtask candidates` (target/candidates/tini).
+//! tests; tini is the `tini` candidate's package, installed under target/candidates.
 
 mod oci_image;
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use assert_cmd::Command;
+use harness::install::install_candidate;
+use harness::spec::load_candidate;
 use oci_image::ImageBuilder;
 use serde_json::{Value, json};
 
@@ -22,22 +25,19 @@ fn xtask() -> Command {
     Command::cargo_bin("xtask").expect("the xtask binary is built for its tests")
 }
 
-/// The dynamic tini that `cargo xtask candidates` unpacked.
+/// tini's binary from the `tini` candidate's Debian package, installed under
+/// target/candidates once per test binary (apt-get download + dpkg -x, as the conformance
+/// tests do).
 fn tini() -> PathBuf {
-    let dir = root().join("target/candidates/tini");
-    std::fs::read_dir(&dir)
-        .ok()
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| entry.path().join("usr/bin/tini"))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "no tini under {}: run `cargo xtask candidates`",
-                dir.display()
-            )
-        })
+    static TINI: OnceLock<PathBuf> = OnceLock::new();
+    TINI.get_or_init(|| {
+        let file = root().join("fixtures/candidates/tini.toml");
+        let candidate = load_candidate(&file).expect("fixtures/candidates/tini.toml loads");
+        install_candidate(&root(), &candidate)
+            .unwrap_or_else(|e| panic!("installing tini: {}", harness::error_chain(&e)))
+            .bin
+    })
+    .clone()
 }
 
 /// tini in front of the app, STOPSIGNAL SIGTERM: the good image.
