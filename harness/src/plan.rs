@@ -432,4 +432,68 @@ mod tests {
         assert_eq!(scale_ms(10_000, 1.0), 10_000);
         assert_eq!(scale_ms(0, 0.05), 0);
     }
+
+    /// An image's run gets the image's root, environment and working directory, no host path,
+    /// and (beside the app) a workload the launcher starts itself.
+    #[test]
+    fn an_image_run_sees_its_own_root_and_environment_only() {
+        let case = crate::spec::parse_case(
+            Path::new("c.toml"),
+            "title = \"t\"\nwhy = \"w\"\nsources = [\"s\"]\n[workload]\nrole = \"app\"\n\
+             [[must]]\nkind = \"no-escalation\"\n",
+        )
+        .expect("the case parses");
+        let image = |workload| Candidate {
+            name: "image".to_owned(),
+            dir: PathBuf::from("/scratch/rootfs"),
+            title: "t".to_owned(),
+            kind: crate::spec::CandidateKind::Forwarder,
+            install: Install::Image {
+                rootfs: PathBuf::from("/scratch/rootfs"),
+                source: "oci:x@sha256:1".to_owned(),
+                env: vec!["PATH=/app/bin".to_owned()],
+                working_dir: Some("/app".to_owned()),
+                workload,
+            },
+            argv: vec!["/usr/bin/tini".to_owned(), "--".to_owned()],
+            stop_signal: None,
+            min_grace_ms: None,
+        };
+        let with = Resolution {
+            time_scale: 1.0,
+            mode: SandboxMode::Root,
+            bin: PathBuf::from("/scratch/rootfs"),
+            read_only_paths: vec![PathBuf::from("/work/target/candidates")],
+            probe: PathBuf::from("/work/target/probe/probe"),
+            run_dir: PathBuf::from("/work/target/runs/r"),
+        };
+        let run = |workload| PlannedRun {
+            candidate: image(workload),
+            case: case.clone(),
+            profile: Profile::docker(),
+        };
+        let spec = resolve(&run(ImageWorkload::AsApp), &with).expect("resolves");
+        assert_eq!(
+            spec.sandbox.image_root,
+            Some(PathBuf::from("/scratch/rootfs"))
+        );
+        assert_eq!(spec.sandbox.working_dir, Some(PathBuf::from("/app")));
+        assert!(spec.sandbox.read_only_paths.is_empty(), "{spec:?}");
+        // The image's PATH wins; the runtime's other defaults fill in.
+        assert!(spec.sandbox.env.contains(&"PATH=/app/bin".to_owned()));
+        assert!(
+            !spec
+                .sandbox
+                .env
+                .iter()
+                .any(|kv| kv.starts_with("PATH=/usr/local"))
+        );
+        assert!(spec.sandbox.env.contains(&"HOSTNAME=pid1check".to_owned()));
+        assert_eq!(spec.workload_beside, None);
+        let beside = resolve(&run(ImageWorkload::Beside), &with).expect("resolves");
+        assert_eq!(
+            beside.workload_beside,
+            Some(vec!["/.pid1check/probe".to_owned()])
+        );
+    }
 }

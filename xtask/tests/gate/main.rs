@@ -6,7 +6,7 @@
 mod oci_image;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use assert_cmd::Command;
 use harness::install::install_candidate;
@@ -25,19 +25,23 @@ fn xtask() -> Command {
     Command::cargo_bin("xtask").expect("the xtask binary is built for its tests")
 }
 
-/// tini's binary from the `tini` candidate's Debian package, installed under
-/// target/candidates once per test binary (apt-get download + dpkg -x, as the conformance
-/// tests do).
+/// The binary of candidate `name` (fixtures/candidates/NAME.toml), installed under
+/// target/candidates as the conformance tests do (apt-get download + dpkg -x; one install at
+/// a time).
+fn candidate_binary(name: &str) -> PathBuf {
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = INSTALLING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let file = root().join(format!("fixtures/candidates/{name}.toml"));
+    let candidate = load_candidate(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    install_candidate(&root(), &candidate)
+        .unwrap_or_else(|e| panic!("installing {name}: {}", harness::error_chain(&e)))
+        .bin
+}
+
 fn tini() -> PathBuf {
-    static TINI: OnceLock<PathBuf> = OnceLock::new();
-    TINI.get_or_init(|| {
-        let file = root().join("fixtures/candidates/tini.toml");
-        let candidate = load_candidate(&file).expect("fixtures/candidates/tini.toml loads");
-        install_candidate(&root(), &candidate)
-            .unwrap_or_else(|e| panic!("installing tini: {}", harness::error_chain(&e)))
-            .bin
-    })
-    .clone()
+    candidate_binary("tini")
 }
 
 /// tini in front of the app, STOPSIGNAL SIGTERM: the good image.
@@ -48,6 +52,30 @@ fn tini_image() -> ImageBuilder {
         .config("Cmd", json!(["/app"]))
         .config("StopSignal", json!("SIGTERM"))
         .config("Env", json!(["PATH=/usr/bin:/bin"]))
+}
+
+/// dumb-init in front of the app: the same verdicts as its row of the conformance matrix
+/// under kubernetes (reports/matrix.md): it forwards TERM to its child's process group
+/// (dumb-init.c: forward_signal) and reaps every child (handle_signal on SIGCHLD).
+#[test]
+fn a_dumb_init_image_passes_as_its_matrix_row_does() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    ImageBuilder::default()
+        .binary(&candidate_binary("dumb-init"), "/usr/bin/dumb-init")
+        .config("Entrypoint", json!(["/usr/bin/dumb-init", "--"]))
+        .config("Cmd", json!(["/app"]))
+        .config("StopSignal", json!("SIGTERM"))
+        .write_layout(dir.path());
+    let run = gate(&["--oci"], dir.path(), &[]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        outcomes(&run.report),
+        [
+            ("grace-escalation".to_owned(), "pass".to_owned()),
+            ("orphan-reaping".to_owned(), "pass".to_owned()),
+            ("term-forward".to_owned(), "pass".to_owned()),
+        ]
+    );
 }
 
 /// A shell-form entrypoint: the shell is PID 1 and runs the app as its child. (The script
