@@ -66,11 +66,21 @@ pub fn image_candidate(image: &Image, mode: AppMode) -> Result<Candidate, ModeEr
     let probe = Path::new(CHANNEL_DIR).join(PROBE_FILE);
     let mut argv = match mode {
         AppMode::ProbeAsApp if config.entrypoint.is_empty() => {
-            return Err(ModeError(
-                "the image has no Entrypoint: probe-as-app replaces Cmd, which would leave \
-                 nothing of the image to test; use --mode probe-beside, or give --entrypoint"
-                    .to_owned(),
-            ));
+            match forwarder_prefix(&config.cmd) {
+                Some(prefix) => {
+                    let mut argv = prefix.to_vec();
+                    argv.push(probe.to_string_lossy().into_owned());
+                    argv
+                }
+                None => {
+                    return Err(ModeError(
+                        "the image has no Entrypoint and its Cmd does not start with a known \
+                         init: probe-as-app replaces Cmd, which would leave nothing of the \
+                         image to test; use --mode probe-beside, or give --entrypoint"
+                            .to_owned(),
+                    ));
+                }
+            }
         }
         AppMode::ProbeAsApp => {
             let mut argv = config.entrypoint.clone();
@@ -110,6 +120,18 @@ pub fn image_candidate(image: &Image, mode: AppMode) -> Result<Candidate, ModeEr
         stop_signal: config.stop_signal.clone(),
         min_grace_ms: None,
     })
+}
+
+/// For an image whose init is in its Cmd (`CMD ["tini", "--", "app"]`): the init's part of
+/// the Cmd (up to and including `--`, else the program alone), which the probe then follows.
+fn forwarder_prefix(cmd: &[String]) -> Option<&[String]> {
+    let program = cmd.first()?;
+    let base = program.rsplit('/').next().unwrap_or(program);
+    if !rules::FORWARDERS.contains(&base) {
+        return None;
+    }
+    let end = cmd.iter().position(|arg| arg == "--").map_or(1, |i| i + 1);
+    cmd.get(..end)
 }
 
 /// A static finding and whether the policy allows it.
@@ -348,13 +370,22 @@ mod tests {
         };
         let candidate = image_candidate(&image, AppMode::ProbeAsApp).expect("candidate");
         assert_eq!(candidate.argv, ["/usr/bin/tini", "--", "/.pid1check/probe"]);
-        let cmd_only = Image {
+        let with_cmd = |cmd: &[&str]| Image {
+            source: "test".to_owned(),
+            rootfs: image.rootfs.clone(),
             config: ImageConfig {
-                cmd: vec!["my-app".to_owned()],
+                cmd: cmd.iter().map(|s| (*s).to_owned()).collect(),
                 ..ImageConfig::default()
             },
-            ..image
+            scratch: None,
         };
-        assert!(image_candidate(&cmd_only, AppMode::ProbeAsApp).is_err());
+        let app_only = with_cmd(&["my-app"]);
+        assert!(image_candidate(&app_only, AppMode::ProbeAsApp).is_err());
+        let init_in_cmd = with_cmd(&["/usr/bin/tini", "-g", "--", "my-app", "serve"]);
+        let candidate = image_candidate(&init_in_cmd, AppMode::ProbeAsApp).expect("candidate");
+        assert_eq!(
+            candidate.argv,
+            ["/usr/bin/tini", "-g", "--", "/.pid1check/probe"]
+        );
     }
 }

@@ -73,13 +73,9 @@ pub const RULES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Inits that forward signals and reap zombies, by the basename of PID 1's program.
-const KNOWN_INITS: &[&str] = &[
-    "tini",
-    "tini-static",
-    "docker-init",
-    "dumb-init",
-    "catatonit",
+/// Other inits that reap zombies and handle the stop signal (service managers), by the
+/// basename of PID 1's program.
+const SUPERVISORS: &[&str] = &[
     "s6-svscan",
     "s6-overlay-suexec",
     "runsvdir",
@@ -91,6 +87,16 @@ const KNOWN_INITS: &[&str] = &[
     "init",
     "openrc-init",
     "busybox",
+];
+
+/// Inits that start one command given as their arguments and forward signals to it: the
+/// probe can take the app's place in their argv.
+pub const FORWARDERS: &[&str] = &[
+    "tini",
+    "tini-static",
+    "docker-init",
+    "dumb-init",
+    "catatonit",
 ];
 
 /// Shells that become PID 1 in a shell-form entrypoint.
@@ -165,7 +171,7 @@ pub fn check(config: &ImageConfig, rootfs: &Path, profile: &Profile) -> Vec<Find
                   `exec app` at the end of the script"
                 .to_owned(),
         });
-    } else if !systemd && !KNOWN_INITS.contains(&base) {
+    } else if !systemd && !FORWARDERS.contains(&base) && !SUPERVISORS.contains(&base) {
         findings.push(Finding {
             rule: "PID1-NO-INIT",
             severity: Severity::Warning,
