@@ -13,6 +13,7 @@ use harness::conformance::{MatrixOptions, RunRecord, chain};
 use harness::gate::report::{
     render_github_errors, render_json, render_junit, render_step_summary, render_terminal,
 };
+use harness::gate::rules::RULES;
 use harness::gate::{AppMode, GateReport, GateSetup, Policy, load_policy, run_gate};
 use harness::image::{Image, ImageConfig, open_oci};
 use harness::install::build_probe;
@@ -29,8 +30,11 @@ pub struct GateArgs {
     #[arg(long, value_name = "DIR|FILE.tar", conflicts_with = "rootfs")]
     oci: Option<PathBuf>,
     /// An unpacked root file system; its config comes from --entrypoint, --cmd and friends.
-    #[arg(long, value_name = "DIR", required_unless_present = "oci")]
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["oci", "list_rules"])]
     rootfs: Option<PathBuf>,
+    /// Print the static rules (id and what each checks) and exit.
+    #[arg(long)]
+    list_rules: bool,
     /// With --rootfs: the entrypoint, as a shell would split it ('/usr/bin/tini --').
     #[arg(long, value_name = "'CMD ARGS...'", requires = "rootfs")]
     entrypoint: Option<String>,
@@ -98,6 +102,12 @@ pub fn run(root: &Path, args: &GateArgs) -> ExitCode {
         eprintln!("error: {message}");
         ExitCode::from(exit_code::BAD_INPUT)
     };
+    if args.list_rules {
+        for (rule, checks) in RULES {
+            println!("{rule:<24} {checks}");
+        }
+        return ExitCode::from(exit_code::OK);
+    }
     if !(args.time_scale > 0.0 && args.time_scale.is_finite()) {
         return bad_input(format!(
             "--time-scale must be positive, not {}",

@@ -319,3 +319,35 @@ fn probe_beside_a_bare_sleep_image_fails_both_cases() {
     );
     assert_eq!(rules(&run.report), ["PID1-NO-INIT:warning"]);
 }
+
+/// A static init in a root whose only C library is musl, with STOPSIGNAL SIGRTMIN+3: the
+/// runtime sends 37 (moby/sys hard-codes glibc's SIGRTMIN, 34), which a musl program reads as
+/// its SIGRTMIN+2 (musl's SIGRTMIN is 35). tini forwards whatever it gets, so the runs pass;
+/// the static error alone fails the gate. (The loader is a stand-in file: the rule reads only
+/// its name, and nothing here executes it.)
+#[test]
+fn a_static_error_fails_the_gate_even_when_every_run_passes() {
+    let tini_static = candidate_binary("tini").with_file_name("tini-static");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let loader = dir.path().join("ld-musl-x86_64.so.1");
+    std::fs::write(&loader, "a stand-in").expect("writing the stand-in loader");
+    ImageBuilder::default()
+        .binary(&tini_static, "/sbin/tini")
+        .binary(&loader, "/lib/ld-musl-x86_64.so.1")
+        .config("Entrypoint", json!(["/sbin/tini", "--"]))
+        .config("StopSignal", json!("SIGRTMIN+3"))
+        .write_layout(&dir.path().join("layout"));
+    let run = gate(&["--oci"], &dir.path().join("layout"), &[]);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        outcomes(&run.report),
+        default_cases_pass(),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        rules(&run.report).contains(&"STOPSIGNAL-MUSL-RTMIN:error".to_owned()),
+        "{:?}",
+        rules(&run.report)
+    );
+}
