@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Only [`sandbox`], [`run`] and [`observe`] touch the operating system; [`install`] fetches
-//! candidates and builds the probe.
+//! candidates and builds the probe. The CI gate reads a container image with [`image`] and
+//! runs it through the same flow as a candidate ([`gate`]).
 
 pub mod conformance;
 pub mod gate;
