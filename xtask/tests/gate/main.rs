@@ -98,7 +98,8 @@ fn gate(image_flag: &[&str], image: &Path, extra: &[&str]) -> Gate {
         .arg("gate")
         .args(image_flag)
         .arg(image)
-        .args(["--profile", "kubernetes", "--json"])
+        // Scaled as the conformance runs are: the kubelet's 30 s grace becomes 1.5 s.
+        .args(["--profile", "kubernetes", "--time-scale", "0.05", "--json"])
         .arg(&json_path)
         .arg("--junit")
         .arg(&junit_path)
