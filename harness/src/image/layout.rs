@@ -20,6 +20,13 @@ const MAX_INDEX_DEPTH: usize = 4;
 /// Open an OCI image layout at `input` (a directory, or a tar of one) and unpack it into a
 /// fresh scratch directory under `scratch_parent`.
 pub fn open_oci(input: &Path, scratch_parent: &Path) -> Result<Image, ImageError> {
+    if !input.exists() {
+        return Err(ImageError::field(
+            input,
+            "--oci",
+            "no such file or directory",
+        ));
+    }
     std::fs::create_dir_all(scratch_parent).map_err(ImageError::io(
         scratch_parent,
         "creating the scratch directory",

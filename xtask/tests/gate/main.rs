@@ -241,11 +241,19 @@ fn a_policy_can_allow_a_rule_and_choose_cases() {
 }
 
 #[test]
-fn a_directory_that_is_not_a_layout_exits_2_naming_the_file() {
+fn a_directory_that_is_not_a_layout_or_a_missing_path_exits_2_naming_it() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let run = gate(&["--oci"], dir.path(), &[]);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("oci-layout"), "{}", run.stderr);
+    let missing = dir.path().join("image.tar");
+    let run = gate(&["--oci"], &missing, &[]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("image.tar: --oci: no such file"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
