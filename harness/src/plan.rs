@@ -204,16 +204,18 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
         read_only_paths.push(bin_dir.to_path_buf());
     }
     let mut env: Vec<String> = PID1_ENV.iter().map(|s| (*s).to_owned()).collect();
-    let (mut image_root, mut working_dir, mut workload_beside) = (None, None, None);
+    let (mut image_root, mut working_dir, mut workload_beside, mut user) = (None, None, None, None);
     // An image brings its own root and environment; nothing of the host is shown to it.
     if let Install::Image {
         rootfs,
         env: image_env,
         working_dir: image_dir,
         workload,
+        user: image_user,
         ..
     } = &run.candidate.install
     {
+        user = *image_user;
         if *workload == ImageWorkload::Beside {
             workload_beside = Some(vec![workload_path.to_string_lossy().into_owned()]);
         }
@@ -238,6 +240,7 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
             hostname: "pid1check".to_owned(),
             image_root,
             working_dir,
+            user,
         },
         workload: Workload {
             root: wire_node(&run.case.workload, stop.signal, with.time_scale),
@@ -454,6 +457,7 @@ mod tests {
                 env: vec!["PATH=/app/bin".to_owned()],
                 working_dir: Some("/app".to_owned()),
                 workload,
+                user: Some((1000, 1000)),
             },
             argv: vec!["/usr/bin/tini".to_owned(), "--".to_owned()],
             stop_signal: None,
@@ -478,6 +482,7 @@ mod tests {
             Some(PathBuf::from("/scratch/rootfs"))
         );
         assert_eq!(spec.sandbox.working_dir, Some(PathBuf::from("/app")));
+        assert_eq!(spec.sandbox.user, Some((1000, 1000)));
         assert!(spec.sandbox.read_only_paths.is_empty(), "{spec:?}");
         // The image's PATH wins; the runtime's other defaults fill in.
         assert!(spec.sandbox.env.contains(&"PATH=/app/bin".to_owned()));

@@ -47,6 +47,9 @@ pub struct GateArgs {
     /// With --rootfs: an environment variable of the image; repeatable.
     #[arg(long = "env", value_name = "KEY=VALUE", requires = "rootfs")]
     env: Vec<String>,
+    /// With --rootfs: the image's user (`name`, `uid`, `name:group`, `uid:gid`).
+    #[arg(long, value_name = "USER", requires = "rootfs")]
+    user: Option<String>,
     /// With --rootfs: the image's working directory.
     #[arg(long, value_name = "DIR", requires = "rootfs")]
     workdir: Option<String>,
@@ -213,7 +216,7 @@ fn read_image(root: &Path, args: &GateArgs) -> Result<Image, String> {
         entrypoint: split("--entrypoint", &args.entrypoint)?,
         cmd: split("--cmd", &args.cmd)?,
         stop_signal: args.stop_signal.clone(),
-        user: None,
+        user: args.user.clone(),
         env: args.env.clone(),
         working_dir: args.workdir.clone(),
     };

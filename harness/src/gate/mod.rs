@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::conformance::{Installs, MatrixOptions, RunRecord, execute_matrix, ready_runs};
 use crate::image::Image;
-use crate::image::rootfs::find_command;
+use crate::image::rootfs::{find_command, user_ids};
 use crate::install::install_candidate;
 use crate::matrix::Outcome;
 use crate::plan::plan;
@@ -115,6 +115,13 @@ pub fn image_candidate(image: &Image, mode: AppMode) -> Result<Candidate, ModeEr
                 AppMode::ProbeAsApp => ImageWorkload::AsApp,
                 AppMode::ProbeBeside => ImageWorkload::Beside,
             },
+            user: match config.user.as_deref() {
+                None => None,
+                Some(user) => Some(
+                    user_ids(&image.rootfs, user)
+                        .map_err(|message| ModeError(format!("User {user:?}: {message}")))?,
+                ),
+            },
         },
         argv,
         stop_signal: config.stop_signal.clone(),
@@ -210,7 +217,7 @@ pub struct GateReport {
     pub findings: Vec<GateFinding>,
     /// The runs, case × profile.
     pub runs: Vec<GateRun>,
-    /// Notes on what the gate did not apply (a non-root `User`).
+    /// Notes on what the gate did differently from a runtime.
     pub notes: Vec<String>,
     /// Whether the image passed.
     pub passed: bool,
@@ -296,18 +303,18 @@ pub fn run_gate(
         mode: setup.mode,
         findings,
         runs,
-        notes: notes(image),
+        notes: notes(image, setup.mode),
         passed,
         runs_ms,
         failures,
     })
 }
 
-/// What the gate cannot honour of the image's config, for the report's notes.
-pub fn notes(image: &Image) -> Vec<String> {
-    match image.config.user.as_deref() {
-        Some(user) if !matches!(user, "root" | "0" | "0:0" | "root:root") => vec![format!(
-            "User {user:?} is not applied: the gate runs PID 1 as root"
+/// What the gate does differently from a runtime, for the report's notes.
+pub fn notes(image: &Image, mode: AppMode) -> Vec<String> {
+    match (mode, image.config.user.as_deref()) {
+        (AppMode::ProbeBeside, Some(user)) => vec![format!(
+            "PID 1 runs as User {user:?}; the probe beside it runs as root"
         )],
         _ => Vec::new(),
     }

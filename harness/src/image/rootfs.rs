@@ -120,6 +120,63 @@ fn has_glibc_loader(root: &Path) -> bool {
     loader_present(root, "ld-linux")
 }
 
+/// The uid and gid an image's `User` (`name`, `uid`, `name:group`, `uid:gid`) names, looked
+/// up in the root's `/etc/passwd` and `/etc/group` as runc does: a number needs no entry (its
+/// gid is then the entry's, or 0); a name must have one.
+pub fn user_ids(root: &Path, user: &str) -> Result<(u32, u32), String> {
+    let (user_part, group_part) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let passwd = read_db(root, "/etc/passwd");
+    let entry = passwd.iter().find(|fields| {
+        fields.first().is_some_and(|name| *name == user_part)
+            || fields.get(2).is_some_and(|uid| *uid == user_part)
+    });
+    let uid = match (user_part.parse::<u32>(), entry) {
+        (Ok(uid), _) => uid,
+        // Every runtime knows root, with or without an /etc/passwd.
+        (Err(_), None) if user_part == "root" => 0,
+        (Err(_), Some(fields)) => parse_id(fields.get(2), "/etc/passwd", user_part)?,
+        (Err(_), None) => return Err(format!("no user {user_part:?} in the image's /etc/passwd")),
+    };
+    let gid = match group_part {
+        Some(group) => match group.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => {
+                let groups = read_db(root, "/etc/group");
+                let fields = groups
+                    .iter()
+                    .find(|fields| fields.first().is_some_and(|name| *name == group))
+                    .ok_or_else(|| format!("no group {group:?} in the image's /etc/group"))?;
+                parse_id(fields.get(2), "/etc/group", group)?
+            }
+        },
+        None => match entry {
+            Some(fields) => parse_id(fields.get(3), "/etc/passwd", user_part)?,
+            None => 0,
+        },
+    };
+    Ok((uid, gid))
+}
+
+fn parse_id(field: Option<&String>, file: &str, name: &str) -> Result<u32, String> {
+    field
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| format!("{file}: the entry of {name:?} has no numeric id"))
+}
+
+/// The lines of a colon-separated database in the root, split into fields.
+fn read_db(root: &Path, path: &str) -> Vec<Vec<String>> {
+    let text = resolve_in_root(root, path)
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| line.split(':').map(str::to_owned).collect())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +201,27 @@ mod tests {
             Some(root.join("usr/bin/tini"))
         );
         assert_eq!(find_command(root, "sh", &env), None);
+    }
+
+    #[test]
+    fn users_resolve_through_the_images_passwd_and_group_like_runc() {
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let root = scratch.path();
+        std::fs::create_dir_all(root.join("etc")).expect("mkdir");
+        std::fs::write(
+            root.join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/:/bin/sh\n",
+        )
+        .expect("passwd");
+        std::fs::write(root.join("etc/group"), "staff:x:50:\n").expect("group");
+        assert_eq!(user_ids(root, "app"), Ok((1000, 1001)));
+        assert_eq!(user_ids(root, "1000"), Ok((1000, 1001)));
+        assert_eq!(user_ids(root, "app:staff"), Ok((1000, 50)));
+        assert_eq!(user_ids(root, "4242"), Ok((4242, 0)));
+        assert_eq!(user_ids(root, "4242:7"), Ok((4242, 7)));
+        assert!(user_ids(root, "nobody").is_err());
+        assert!(user_ids(root, "app:nogroup").is_err());
+        let empty = tempfile::tempdir().expect("tempdir");
+        assert_eq!(user_ids(empty.path(), "root"), Ok((0, 0)));
     }
 }

@@ -115,6 +115,13 @@ fn open_channel(spec: &RunSpec) -> Result<OwnedFd, String> {
         .map_err(|e| format!("report socket path {}: {e}", socket_path.display()))?;
     bind(std::os::fd::AsRawFd::as_raw_fd(&socket), &address)
         .map_err(|e| format!("binding {}: {e}", socket_path.display()))?;
+    // A probe running as an image's non-root user must reach the socket (connecting needs
+    // write permission on it); the run directory above stays the harness's alone.
+    use std::os::unix::fs::PermissionsExt as _;
+    for (path, mode) in [(&channel, 0o755), (&socket_path, 0o666)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("opening {} to the workload: {e}", path.display()))?;
+    }
     Ok(socket)
 }
 

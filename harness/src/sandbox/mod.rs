@@ -80,6 +80,10 @@ pub struct SandboxSpec {
     /// PID 1's working directory inside its root (an image's `WorkingDir`); `/` when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<PathBuf>,
+    /// The uid and gid PID 1 runs as (an image's `User`); root when unset. Only the root
+    /// sandbox mode can switch: the unprivileged one maps uid 0 alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<(u32, u32)>,
 }
 
 impl SandboxSpec {

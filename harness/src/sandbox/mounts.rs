@@ -297,6 +297,7 @@ mod tests {
             hostname: "h".to_owned(),
             image_root: None,
             working_dir: None,
+            user: None,
         };
         let plan = mount_plan(&spec, RootView::Overlay);
         let root = spec.scratch_dir().join("root");
@@ -332,6 +333,7 @@ mod tests {
             hostname: "h".to_owned(),
             image_root: Some(PathBuf::from("/work/target/gate/image.x/rootfs")),
             working_dir: None,
+            user: None,
         };
         assert_eq!(spec.root_view(), RootView::ImageRoot);
         let plan = mount_plan(&spec, spec.root_view());

@@ -233,6 +233,16 @@ fn become_pid1(
     if let Some(Err(errno)) = standard.iter().find(|r| r.is_err()) {
         return format!("sandbox setup: redirecting stdin/stdout/stderr: {errno}");
     }
+    // Last, once nothing needs root any more: the image's user, without root's groups.
+    if let Some((uid, gid)) = spec.user {
+        let gid = nix::unistd::Gid::from_raw(gid);
+        let switched = nix::unistd::setgroups(&[gid])
+            .and_then(|()| nix::unistd::setgid(gid))
+            .and_then(|()| nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)));
+        if let Err(errno) = switched {
+            return format!("sandbox setup: switching to uid {uid} gid {gid}: {errno}");
+        }
+    }
     if let Err(error) = sys::reset_signal_dispositions() {
         return format!("sandbox setup: resetting signal dispositions: {error}");
     }

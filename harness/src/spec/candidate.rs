@@ -92,6 +92,8 @@ pub enum Install {
         working_dir: Option<String>,
         /// Whether the workload is started by PID 1 (in `argv`) or beside it.
         workload: ImageWorkload,
+        /// The uid and gid of the image's `User`, resolved in its root; root when unset.
+        user: Option<(u32, u32)>,
     },
 }
 

@@ -218,6 +218,18 @@ fn a_shell_form_image_fails_with_its_rule_and_term_forward_with_exit_1() {
     );
 }
 
+/// A policy file in `dir` that runs grace-escalation alone and allows a shell-form
+/// entrypoint; returns its path as a flag value.
+fn escalation_only_policy(dir: &Path) -> String {
+    let policy = dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        "cases = [\"grace-escalation\"]\nallow = [\"PID1-SHELL-FORM\"]\n",
+    )
+    .expect("writing the policy");
+    policy.to_string_lossy().into_owned()
+}
+
 /// The policy decides: allowing the rule and asking only for grace-escalation (the kubelet's
 /// SIGKILL ends the tree whatever PID 1 does) lets the shell-form image pass.
 #[test]
@@ -225,13 +237,7 @@ fn a_policy_can_allow_a_rule_and_choose_cases() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let layout = dir.path().join("layout");
     shell_form_image().write_layout(&layout);
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(
-        &policy,
-        "cases = [\"grace-escalation\"]\nallow = [\"PID1-SHELL-FORM\"]\n",
-    )
-    .expect("writing the policy");
-    let policy_flag = policy.to_string_lossy().into_owned();
+    let policy_flag = escalation_only_policy(dir.path());
     let run = gate(&["--oci"], &layout, &["--policy", &policy_flag]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
@@ -359,4 +365,40 @@ fn a_static_error_fails_the_gate_even_when_every_run_passes() {
         "{:?}",
         rules(&run.report)
     );
+}
+
+/// The image's `User` is applied as runc applies it: the entrypoint (a shell that checks its
+/// own uid in /proc/self/status) starts the probe only as uid 1000, so the runs are ready and
+/// judged only if PID 1 really runs as `app`; as anyone else it exits 3 and nothing runs.
+#[test]
+fn the_images_user_runs_pid1() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let check_uid = "while read k v rest; do [ \"$k\" = Uid: ] && [ \"$v\" = 1000 ] && \
+                     exec \"$0\"; done < /proc/self/status; exit 3";
+    let image = |user: &str| {
+        ImageBuilder::default()
+            .binary(Path::new("/bin/dash"), "/bin/sh")
+            .text(
+                "/etc/passwd",
+                "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/:/bin/sh\n",
+            )
+            .config("Entrypoint", json!(["/bin/sh", "-c", check_uid]))
+            .config("User", json!(user))
+    };
+    let policy_flag = escalation_only_policy(dir.path());
+    for (user, expected) in [("app", Some(0)), ("root", Some(1))] {
+        let layout = dir.path().join(user);
+        image(user).write_layout(&layout);
+        let run = gate(&["--oci"], &layout, &["--policy", &policy_flag]);
+        assert_eq!(
+            run.code, expected,
+            "User {user}: {}\n{}",
+            run.stdout, run.stderr
+        );
+    }
+    let layout = dir.path().join("nobody");
+    image("nobody").write_layout(&layout);
+    let run = gate(&["--oci"], &layout, &[]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("no user \"nobody\""), "{}", run.stderr);
 }

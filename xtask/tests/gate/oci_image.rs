@@ -19,6 +19,8 @@ struct File {
 #[derive(Default)]
 pub struct ImageBuilder {
     files: Vec<File>,
+    /// Files given as text: (path inside, content).
+    texts: Vec<(String, String)>,
     config: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -39,6 +41,15 @@ impl ImageBuilder {
                 });
             }
         }
+        self
+    }
+
+    /// A file with this text at `inside` (mode 0644).
+    pub fn text(mut self, inside: &str, content: &str) -> Self {
+        self.texts.push((
+            inside.trim_start_matches('/').to_owned(),
+            content.to_owned(),
+        ));
         self
     }
 
@@ -114,6 +125,15 @@ impl ImageBuilder {
             builder
                 .append_path_with_name(&file.host, &file.inside)
                 .unwrap_or_else(|e| panic!("adding {}: {e}", file.host.display()));
+        }
+        for (inside, content) in &self.texts {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(content.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder
+                .append_data(&mut header, inside, content.as_bytes())
+                .expect("adding a text file");
         }
         builder.into_inner().expect("finishing the layer")
     }
