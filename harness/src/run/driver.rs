@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -117,7 +118,6 @@ fn open_channel(spec: &RunSpec) -> Result<OwnedFd, String> {
         .map_err(|e| format!("binding {}: {e}", socket_path.display()))?;
     // A probe running as an image's non-root user must reach the socket (connecting needs
     // write permission on it); the run directory above stays the harness's alone.
-    use std::os::unix::fs::PermissionsExt as _;
     for (path, mode) in [(&channel, 0o755), (&socket_path, 0o666)] {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
             .map_err(|e| format!("opening {} to the workload: {e}", path.display()))?;
