@@ -10,10 +10,14 @@
 //! ```
 //!
 //! Only [`sandbox`], [`run`] and [`observe`] touch the operating system; [`install`] fetches
-//! candidates, the probe and the headless [`browser`] that checks the HTML report.
+//! candidates, the probe and the headless [`browser`] that checks the HTML report. The CI gate
+//! reads a container image with [`image`] and runs it through the same flow as a candidate
+//! ([`gate`]).
 
 pub mod browser;
 pub mod conformance;
+pub mod gate;
+pub mod image;
 pub mod install;
 pub mod matrix;
 pub mod normal;

@@ -10,7 +10,8 @@ use crate::run::RunSpec;
 use crate::sandbox::{ImageBind, SandboxMode, SandboxSpec};
 use crate::signal::SignalNumber;
 use crate::spec::{
-    Behaviour, Candidate, Case, Install, Node, Placement, Profile, Runtime, SignalRef, Step,
+    Behaviour, Candidate, Case, ImageWorkload, Install, Node, Placement, Profile, Runtime,
+    SignalRef, Step,
 };
 use crate::stop::{
     ImageFacts, KUBERNETES_MIN_GRACE_MS, ProfileError, StopSequence, StopSignal, choose,
@@ -114,6 +115,7 @@ pub fn image_command(candidate: &Candidate) -> String {
                 .join(PROBE_FILE)
                 .to_string_lossy()
                 .into_owned(),
+            Install::Image { .. } => String::new(),
         },
         Some(first) => first.to_owned(),
     }
@@ -202,6 +204,27 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
     if let Some(bin_dir) = with.bin.parent() {
         read_only_paths.push(bin_dir.to_path_buf());
     }
+    let mut env: Vec<String> = PID1_ENV.iter().map(|s| (*s).to_owned()).collect();
+    let (mut image_root, mut working_dir, mut workload_beside, mut user) = (None, None, None, None);
+    // An image brings its own root and environment; nothing of the host is shown to it.
+    if let Install::Image {
+        rootfs,
+        env: image_env,
+        working_dir: image_dir,
+        workload,
+        user: image_user,
+        ..
+    } = &run.candidate.install
+    {
+        user = *image_user;
+        if *workload == ImageWorkload::Beside {
+            workload_beside = Some(vec![workload_path.to_string_lossy().into_owned()]);
+        }
+        read_only_paths.clear();
+        env = image_environment(image_env);
+        image_root = Some(rootfs.clone());
+        working_dir = image_dir.as_ref().map(PathBuf::from);
+    }
     // A preStop hook and the signal each get at most the grace period (plus the minimum the
     // signal keeps after the hook).
     let stop_ms = stop.grace_ms * if stop.pre_stop.is_some() { 2 } else { 1 }
@@ -228,11 +251,14 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
             probe: with.probe.clone(),
             read_only_paths,
             argv,
-            env: PID1_ENV.iter().map(|s| (*s).to_owned()).collect(),
+            env,
             hostname: "pid1check".to_owned(),
             needs: run.candidate.needs.clone(),
             image_binds,
             cap_sys_boot: keeps_cap_sys_boot(run.profile.runtime),
+            image_root,
+            working_dir,
+            user,
         },
         workload: Workload {
             root: wire_node(&run.case.workload, workload_stop, with.time_scale),
@@ -244,6 +270,7 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
         deadline_ms: READY_TIMEOUT_MS + steps_ms + DEADLINE_SLACK_MS,
         // The harness plans the witness when it executes the run (it owns the collector).
         witness: crate::observe::witness::WitnessPlan::default(),
+        workload_beside,
     })
 }
 
@@ -260,6 +287,20 @@ pub fn keeps_cap_sys_boot(runtime: Runtime) -> bool {
         | Runtime::ContainerdCri
         | Runtime::CrioLegacy => false,
     }
+}
+
+/// An image's environment as a runtime completes it: docker adds `PATH` when the image sets
+/// none, and `HOSTNAME`; `container=` tells the run apart.
+fn image_environment(image_env: &[String]) -> Vec<String> {
+    let mut env = image_env.to_vec();
+    for default in PID1_ENV {
+        let key = default.split('=').next().unwrap_or(default);
+        if !env.iter().any(|kv| kv.split('=').next() == Some(key)) {
+            env.push((*default).to_owned());
+        }
+    }
+    env.push("HOSTNAME=pid1check".to_owned());
+    env
 }
 
 /// Every role of the tree, preorder.
@@ -493,5 +534,74 @@ mod tests {
         );
         assert_eq!(scale_ms(10_000, 1.0), 10_000);
         assert_eq!(scale_ms(0, 0.05), 0);
+    }
+
+    /// An image's run gets the image's root, environment and working directory, no host path,
+    /// and (beside the app) a workload the launcher starts itself.
+    #[test]
+    fn an_image_run_sees_its_own_root_and_environment_only() {
+        let case = crate::spec::parse_case(
+            Path::new("c.toml"),
+            "title = \"t\"\nwhy = \"w\"\nsources = [\"s\"]\n[workload]\nrole = \"app\"\n\
+             [[must]]\nkind = \"no-escalation\"\n",
+        )
+        .expect("the case parses");
+        let image = |workload| Candidate {
+            name: "image".to_owned(),
+            dir: PathBuf::from("/scratch/rootfs"),
+            title: "t".to_owned(),
+            kind: crate::spec::CandidateKind::Forwarder,
+            install: Install::Image {
+                rootfs: PathBuf::from("/scratch/rootfs"),
+                source: "oci:x@sha256:1".to_owned(),
+                env: vec!["PATH=/app/bin".to_owned()],
+                working_dir: Some("/app".to_owned()),
+                workload,
+                user: Some((1000, 1000)),
+            },
+            argv: vec!["/usr/bin/tini".to_owned(), "--".to_owned()],
+            stop_signal: None,
+            min_grace_ms: None,
+            service_stop_signal: None,
+            needs: Vec::new(),
+            files: Vec::new(),
+        };
+        let with = Resolution {
+            time_scale: 1.0,
+            mode: SandboxMode::Root,
+            bin: PathBuf::from("/scratch/rootfs"),
+            read_only_paths: vec![PathBuf::from("/work/target/candidates")],
+            probe: PathBuf::from("/work/target/probe/probe"),
+            run_dir: PathBuf::from("/work/target/runs/r"),
+        };
+        let run = |workload| PlannedRun {
+            candidate: image(workload),
+            case: case.clone(),
+            profile: Profile::docker(),
+        };
+        let spec = resolve(&run(ImageWorkload::AsApp), &with).expect("resolves");
+        assert_eq!(
+            spec.sandbox.image_root,
+            Some(PathBuf::from("/scratch/rootfs"))
+        );
+        assert_eq!(spec.sandbox.working_dir, Some(PathBuf::from("/app")));
+        assert_eq!(spec.sandbox.user, Some((1000, 1000)));
+        assert!(spec.sandbox.read_only_paths.is_empty(), "{spec:?}");
+        // The image's PATH wins; the runtime's other defaults fill in.
+        assert!(spec.sandbox.env.contains(&"PATH=/app/bin".to_owned()));
+        assert!(
+            !spec
+                .sandbox
+                .env
+                .iter()
+                .any(|kv| kv.starts_with("PATH=/usr/local"))
+        );
+        assert!(spec.sandbox.env.contains(&"HOSTNAME=pid1check".to_owned()));
+        assert_eq!(spec.workload_beside, None);
+        let beside = resolve(&run(ImageWorkload::Beside), &with).expect("resolves");
+        assert_eq!(
+            beside.workload_beside,
+            Some(vec!["/.pid1check/probe".to_owned()])
+        );
     }
 }

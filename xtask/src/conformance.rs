@@ -343,16 +343,20 @@ pub(crate) fn matrix_options(
     jobs: Option<usize>,
     probe: PathBuf,
 ) -> Result<MatrixOptions, String> {
-    let program = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
-    let launcher = Launcher {
-        program,
-        args: vec!["__launch".into()],
-    };
-    let defaults = MatrixOptions::for_workspace(root, probe, launcher);
+    let defaults = MatrixOptions::for_workspace(root, probe, self_launcher()?);
     Ok(MatrixOptions {
         time_scale,
         jobs: jobs.unwrap_or(defaults.jobs),
         ..defaults
+    })
+}
+
+/// This binary's hidden `__launch` subcommand: the launcher of every run.
+pub fn self_launcher() -> Result<Launcher, String> {
+    let program = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
+    Ok(Launcher {
+        program,
+        args: vec!["__launch".into()],
     })
 }
 

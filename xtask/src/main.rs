@@ -6,6 +6,7 @@ mod bench_witness;
 mod candidates;
 mod conformance;
 mod exit_code;
+mod gate;
 mod interrupt;
 mod progress;
 mod report;
@@ -29,6 +30,9 @@ enum Command {
     Conformance(conformance::ConformanceArgs),
     /// Install the candidates under target/candidates (or list them with --list).
     Candidates(candidates::CandidatesArgs),
+    /// Gate a container image: static checks, then its entrypoint run under the policy's
+    /// cases; exit 0 pass, 1 fail, 2 bad input.
+    Gate(gate::GateArgs),
     /// Measure the matrix's wall time, its deliberate waiting and the per-run overhead;
     /// write reports/bench.json and reports/bench.md.
     Bench(bench::BenchArgs),
@@ -70,6 +74,13 @@ fn main() -> ExitCode {
                 return ExitCode::from(exit_code::FAILED);
             }
             conformance::run(&root, &args)
+        }
+        Command::Gate(args) => {
+            if let Err(error) = interrupt::clean_up_on_interrupt() {
+                eprintln!("error: taking over SIGINT: {error:#}");
+                return ExitCode::from(exit_code::FAILED);
+            }
+            gate::run(&root, &args)
         }
         Command::Candidates(args) => exit_with(candidates::run(&root, &args)),
         Command::Bench(args) => exit_with(bench::run(&root, &args)),

@@ -168,3 +168,23 @@ fn bench_refuses_zero_runs_as_bad_input() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--runs"), "{stderr}");
 }
+
+/// `gate` without an image is bad input; `--list-rules` needs none and names every rule.
+#[test]
+fn gate_without_an_image_exits_2_and_lists_rules_without_one() {
+    let output = xtask().arg("gate").output().expect("running xtask");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let output = xtask()
+        .args(["gate", "--list-rules"])
+        .output()
+        .expect("running xtask");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for rule in [
+        "PID1-SHELL-FORM",
+        "STOPSIGNAL-MUSL-RTMIN",
+        "ENTRYPOINT-MISSING",
+    ] {
+        assert!(stdout.contains(rule), "{rule} missing from: {stdout}");
+    }
+}

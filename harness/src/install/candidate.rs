@@ -50,6 +50,7 @@ pub fn install_candidate(root: &Path, candidate: &Candidate) -> Result<Installed
             pypi::install(&root, &candidate.name, package, script)
         }
         Install::Host { path } => host::resolve(path),
+        Install::Image { .. } => Ok(image_installed(&candidate.install)),
         Install::Probe => Ok(Installed {
             bin: build_probe(&root)?,
             version: probe_version(&root)?,
@@ -96,6 +97,7 @@ pub fn find_installed(root: &Path, candidate: &Candidate) -> Result<Installed, N
         Install::Host { path } => host::resolve(path).map_err(|error| NotInstalled {
             reason: format!("{name} cannot use host program {path}: {}", chain(&error)),
         }),
+        Install::Image { .. } => Ok(image_installed(&candidate.install)),
         Install::Probe => {
             let bin = probe_binary(&root);
             if !bin.is_file() {
@@ -153,6 +155,26 @@ pub fn source_label(install: &Install) -> String {
         Install::Host { path } => format!("host:{path}"),
         Install::Probe => "probe:fixtures/probe".to_owned(),
         Install::Fixture { path, binary } => format!("fixture:{path} ({binary})"),
+        Install::Image { source, .. } => source.clone(),
+    }
+}
+
+/// An image is installed by being unpacked: its root is the "binary".
+fn image_installed(install: &Install) -> Installed {
+    let (bin, version) = match install {
+        Install::Image { rootfs, source, .. } => (
+            rootfs.clone(),
+            source
+                .rsplit_once('@')
+                .map_or("image", |(_, d)| d)
+                .to_owned(),
+        ),
+        _ => (std::path::PathBuf::new(), String::new()),
+    };
+    Installed {
+        bin,
+        version,
+        source: source_label(install),
     }
 }
 

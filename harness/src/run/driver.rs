@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -14,7 +15,7 @@ use pid1check_probe::{Event, Report, SOCKET_FILE, WORKLOAD_FILE};
 use super::spec::RunSpec;
 use super::witness::RunWitness;
 use crate::observe::{NamespaceProcess, blocks_signal, scan_namespace};
-use crate::sandbox::{Pid1, exec_inside, spawn_pid1, sys};
+use crate::sandbox::{Inside, Pid1, exec_inside, spawn_pid1, sys};
 use crate::signal::SignalNumber;
 use crate::spec::{Step, Target};
 use crate::stop::StopSignal;
@@ -24,6 +25,9 @@ use crate::trace::{Action, ActionKind, ExecResult, ExitStatus, RunEnd, Trace};
 const CONSOLE_TAIL_BYTES: usize = 4096;
 /// How many times (1 ms apart) the LXC-style mask read waits for a running PID 1 to sleep.
 const IDLE_READ_ATTEMPTS: u32 = 100;
+/// How long PID 1 must stay asleep before a workload is started beside it (not scaled: a
+/// tolerance for start-up on a loaded machine, not a modelled wait).
+const SETTLE_MS: u64 = 20;
 /// How often a zombie scan re-reads /proc while it waits for the init to reap.
 const SCAN_INTERVAL_MS: u64 = 2;
 
@@ -68,7 +72,24 @@ pub fn drive(spec: &RunSpec) -> Trace {
         end: RunEnd::Completed,
         witness,
         console_log: spec.sandbox.console_path(),
+        beside: None,
     };
+    if let Some(argv) = &spec.workload_beside {
+        // `docker exec` comes long after the start: an init still setting up its handlers
+        // would lose the stop signal only because the test was quick.
+        run.wait_pid1_settled(monotonic_ns() + ms_to_ns(spec.ready_timeout_ms));
+        match exec_inside(&run.pid1, &spec.sandbox, argv, &spec.sandbox.env) {
+            Ok(inside) => run.beside = Some(inside),
+            Err(error) => {
+                run.end = RunEnd::SetupFailed {
+                    reason: format!(
+                        "starting the workload beside PID 1: {}",
+                        crate::error_chain(&error)
+                    ),
+                };
+            }
+        }
+    }
     run.execute(spec);
     run.finish(spec)
 }
@@ -96,6 +117,12 @@ fn open_channel(spec: &RunSpec) -> Result<OwnedFd, String> {
         .map_err(|e| format!("report socket path {}: {e}", socket_path.display()))?;
     bind(std::os::fd::AsRawFd::as_raw_fd(&socket), &address)
         .map_err(|e| format!("binding {}: {e}", socket_path.display()))?;
+    // A probe running as an image's non-root user must reach the socket (connecting needs
+    // write permission on it); the run directory above stays the harness's alone.
+    for (path, mode) in [(&channel, 0o755), (&socket_path, 0o666)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("opening {} to the workload: {e}", path.display()))?;
+    }
     Ok(socket)
 }
 
@@ -145,10 +172,16 @@ struct Driver {
     witness: RunWitness,
     /// The run's console log, which a terminal console is copied into.
     console_log: std::path::PathBuf,
+    /// The process that started the workload beside PID 1 (`workload_beside`), reaped at the
+    /// end.
+    beside: Option<Inside>,
 }
 
 impl Driver {
     fn execute(&mut self, spec: &RunSpec) {
+        if self.end != RunEnd::Completed {
+            return;
+        }
         let ready_by = monotonic_ns() + ms_to_ns(spec.ready_timeout_ms);
         let ready = self.wait_until(ready_by, |run| {
             spec.ready_roles
@@ -226,6 +259,27 @@ impl Driver {
             self.record(ActionKind::Escalated);
             let _ = sys::pidfd_send_signal(&self.pid1.pidfd, SignalNumber::KILL.raw());
             self.wait_until(self.deadline, |run| run.pid1_status.is_some());
+        }
+    }
+
+    /// Wait until PID 1 has been asleep at every read for [`SETTLE_MS`] (it waits for
+    /// signals or children: its set-up is done), until it exits, or until `until`.
+    fn wait_pid1_settled(&mut self, until: u64) {
+        let mut asleep_since: Option<u64> = None;
+        while monotonic_ns() < until && self.pid1_status.is_none() {
+            let now = monotonic_ns();
+            match blocks_signal(self.pid1.pid, SignalNumber::TERM.raw()) {
+                Some(read) if !read.running => {
+                    let since = *asleep_since.get_or_insert(now);
+                    if now - since >= ms_to_ns(SETTLE_MS) {
+                        return;
+                    }
+                }
+                Some(_) => asleep_since = None,
+                None => return,
+            }
+            let next = monotonic_ns() + ms_to_ns(SCAN_INTERVAL_MS);
+            self.wait_until(next, |_| false);
         }
     }
 
@@ -539,6 +593,11 @@ impl Driver {
         if self.pid1_status.is_none() {
             let _ = sys::pidfd_send_signal(&self.pid1.pidfd, SignalNumber::KILL.raw());
             self.reap(false);
+        }
+        if let Some(beside) = self.beside.take() {
+            // It ends with the namespace (its command was killed with it); never left behind.
+            let _ = sys::pidfd_send_signal(&beside.pidfd, SignalNumber::KILL.raw());
+            let _ = sys::reap_pidfd(&beside.pidfd, false);
         }
         self.drain_reports();
         self.copy_console();

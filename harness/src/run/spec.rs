@@ -28,4 +28,9 @@ pub struct RunSpec {
     pub deadline_ms: u64,
     /// Whether the kernel witness records the run, and where the launcher marks its actions.
     pub witness: WitnessPlan,
+    /// When set, PID 1 does not start the workload: the launcher starts it with this argv
+    /// inside the running container, the way `docker exec` does (an image's entrypoint that
+    /// runs its own app, tested with the probe beside it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_beside: Option<Vec<String>>,
 }

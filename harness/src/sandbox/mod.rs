@@ -115,9 +115,29 @@ pub struct SandboxSpec {
     /// runtimes drop it (systemd then exits 0).
     #[serde(default)]
     pub cap_sys_boot: bool,
+    /// An image's unpacked root: PID 1 then sees it (overlaid, writes to tmpfs) instead of
+    /// the host's `/` ([`RootView::ImageRoot`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_root: Option<PathBuf>,
+    /// PID 1's working directory inside its root (an image's `WorkingDir`); `/` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<PathBuf>,
+    /// The uid and gid PID 1 runs as (an image's `User`); root when unset. Only the root
+    /// sandbox mode can switch: the unprivileged one maps uid 0 alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<(u32, u32)>,
 }
 
 impl SandboxSpec {
+    /// What PID 1 sees as `/`: the image's root when there is one, else what the mode can
+    /// build from the host's.
+    pub fn root_view(&self) -> RootView {
+        match self.image_root {
+            Some(_) => RootView::ImageRoot,
+            None => self.mode.root_view(),
+        }
+    }
+
     /// The channel directory on the host (bind-mounted at `/.pid1check`).
     pub fn channel_dir(&self) -> PathBuf {
         self.run_dir.join("channel")

@@ -16,6 +16,9 @@ pub enum RootView {
     Overlay,
     /// A tmpfs root with the host's system directories bind-mounted read-only.
     ReadOnlyBinds,
+    /// An overlay with an image's unpacked root ([`SandboxSpec::image_root`]) as read-only
+    /// lower layer and a tmpfs upper: the host's tree is not visible at all.
+    ImageRoot,
 }
 
 /// Host directories a [`RootView::ReadOnlyBinds`] root shows, when they exist.
@@ -145,7 +148,7 @@ pub fn mount_plan(spec: &SandboxSpec, view: RootView, host: HostSide<'_>) -> Vec
         MountOp::Mkdir { path: root.clone() },
     ]);
     match view {
-        RootView::Overlay => {
+        RootView::Overlay | RootView::ImageRoot => {
             let (upper, work) = (scratch.join("upper"), scratch.join("work"));
             ops.push(MountOp::Mkdir {
                 path: upper.clone(),
@@ -153,8 +156,12 @@ pub fn mount_plan(spec: &SandboxSpec, view: RootView, host: HostSide<'_>) -> Vec
             ops.push(MountOp::Mkdir { path: work.clone() });
             // overlayfs sees only the root file system itself, not its submounts: /proc, /dev,
             // /sys of the host stay out, and are rebuilt below.
+            let lower = match (view, &spec.image_root) {
+                (RootView::ImageRoot, Some(image)) => image.clone(),
+                _ => PathBuf::from("/"),
+            };
             ops.push(MountOp::Overlay {
-                lower: PathBuf::from("/"),
+                lower,
                 upper,
                 work,
                 target: root.clone(),
@@ -365,6 +372,9 @@ mod tests {
             needs,
             image_binds,
             cap_sys_boot: false,
+            image_root: None,
+            working_dir: None,
+            user: None,
         }
     }
 
@@ -506,6 +516,9 @@ mod tests {
             needs: Vec::new(),
             image_binds: Vec::new(),
             cap_sys_boot: false,
+            image_root: None,
+            working_dir: None,
+            user: None,
         };
         let plan = mount_plan(&spec, RootView::Overlay, HostSide::default());
         let root = spec.scratch_dir().join("root");
@@ -524,6 +537,51 @@ mod tests {
         assert!(
             matches!(plan.last(), Some(MountOp::PivotRoot { .. })),
             "pivot_root comes last"
+        );
+    }
+
+    /// An image's run must not see the host: its root's only lower layer is the image, and no
+    /// host path is bound in but the run's channel (socket directory and probe).
+    #[test]
+    fn an_image_root_overlays_the_image_alone() {
+        let spec = SandboxSpec {
+            mode: SandboxMode::Root,
+            run_dir: PathBuf::from("/work/target/runs/r"),
+            probe: PathBuf::from("/work/target/probe/probe"),
+            read_only_paths: Vec::new(),
+            argv: vec!["/usr/bin/tini".to_owned()],
+            env: Vec::new(),
+            hostname: "h".to_owned(),
+            needs: Vec::new(),
+            image_binds: Vec::new(),
+            cap_sys_boot: false,
+            image_root: Some(PathBuf::from("/work/target/gate/image.x/rootfs")),
+            working_dir: None,
+            user: None,
+        };
+        assert_eq!(spec.root_view(), RootView::ImageRoot);
+        let plan = mount_plan(&spec, spec.root_view(), HostSide::default());
+        let lowers: Vec<&PathBuf> = plan
+            .iter()
+            .filter_map(|op| match op {
+                MountOp::Overlay { lower, .. } => Some(lower),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(lowers, [&PathBuf::from("/work/target/gate/image.x/rootfs")]);
+        let host_sources: Vec<&PathBuf> = plan
+            .iter()
+            .filter_map(|op| match op {
+                MountOp::Bind { source, .. } if !source.starts_with("/dev") => Some(source),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            host_sources,
+            [
+                &spec.channel_dir(),
+                &PathBuf::from("/work/target/probe/probe")
+            ]
         );
     }
 }

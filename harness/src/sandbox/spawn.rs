@@ -117,7 +117,7 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
     };
     let plan = mount_plan(
         spec,
-        spec.mode.root_view(),
+        spec.root_view(),
         HostSide {
             run_cgroup: cgroup.as_ref().map(RunCgroup::path),
             console: console_tty.as_ref().map(ConsoleTty::slave_path),
@@ -325,6 +325,11 @@ fn become_pid1(setup: &ChildSetup<'_>, go: OwnedFd) -> String {
             return format!("sandbox setup: {}: {errno}", describe(op));
         }
     }
+    if let Some(dir) = &spec.working_dir
+        && let Err(errno) = nix::unistd::chdir(dir.as_path())
+    {
+        return format!("sandbox setup: chdir {}: {errno}", dir.display());
+    }
     if let Err(errno) = nix::unistd::sethostname(&spec.hostname) {
         return format!("sandbox setup: sethostname: {errno}");
     }
@@ -348,6 +353,16 @@ fn become_pid1(setup: &ChildSetup<'_>, go: OwnedFd) -> String {
         && let Err(error) = sys::drop_bounding_capability(sys::CAP_SYS_BOOT)
     {
         return format!("sandbox setup: dropping CAP_SYS_BOOT: {error}");
+    }
+    // Last, once nothing needs root any more: the image's user, without root's groups.
+    if let Some((uid, gid)) = spec.user {
+        let gid = nix::unistd::Gid::from_raw(gid);
+        let switched = nix::unistd::setgroups(&[gid])
+            .and_then(|()| nix::unistd::setgid(gid))
+            .and_then(|()| nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)));
+        if let Err(errno) = switched {
+            return format!("sandbox setup: switching to uid {uid} gid {gid}: {errno}");
+        }
     }
     if let Err(error) = sys::reset_signal_dispositions() {
         return format!("sandbox setup: resetting signal dispositions: {error}");

@@ -112,4 +112,32 @@ pub enum Install {
         /// The binary's name (`[[bin]] name` in its manifest).
         binary: String,
     },
+    /// A container image's own root (made by the gate, never written in a candidate file):
+    /// PID 1 runs inside `rootfs` with the image's environment.
+    #[serde(skip_deserializing)]
+    Image {
+        /// The unpacked root on the host.
+        rootfs: std::path::PathBuf,
+        /// Where the image came from (`oci:PATH@sha256:...`).
+        source: String,
+        /// The image's `Env`.
+        env: Vec<String>,
+        /// The image's `WorkingDir`.
+        working_dir: Option<String>,
+        /// Whether the workload is started by PID 1 (in `argv`) or beside it.
+        workload: ImageWorkload,
+        /// The uid and gid of the image's `User`, resolved in its root; root when unset.
+        user: Option<(u32, u32)>,
+    },
+}
+
+/// How the workload starts in an image's run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageWorkload {
+    /// The probe is in PID 1's argv (the image's Cmd replaced): the entrypoint starts it.
+    AsApp,
+    /// PID 1 runs the image's own command; the probe is started inside the running container
+    /// like `docker exec`.
+    Beside,
 }

@@ -6,7 +6,7 @@ mod case;
 mod load;
 mod profile;
 
-pub use candidate::{Candidate, CandidateKind, ImageFile, Install};
+pub use candidate::{Candidate, CandidateKind, ImageFile, ImageWorkload, Install};
 pub use case::{
     Behaviour, Case, Expectation, ExpectationKind, Level, Node, Placement, SignalRef, Step,
     StopPlan, Target,

@@ -426,6 +426,7 @@ pub(super) fn validate_candidate(candidate: &Candidate) -> Result<(), Invalid> {
                 ));
             }
         }
+        Install::Image { .. } => {}
     }
     Ok(())
 }
