@@ -123,7 +123,9 @@ fn outcome(run: &WitnessRun, index: usize) -> Option<(&'static str, Option<Strin
                     ),
                     SIG_DFL if default_is_fatal(signal) => (event::KILLED, None),
                     SIG_DFL => (event::SIGNAL_DEFAULT, None),
-                    SIG_IGN => (event::SIGNAL_DROPPED, Some("ignored".to_owned())),
+                    // The same fate, in the same words, as a signal dropped when it was sent
+                    // (it was blocked then, e.g. in the probe's exit path).
+                    SIG_IGN => (event::SIGNAL_DROPPED, Some(ignored(run, receiver, signal))),
                     _ => (event::SIGNAL_HANDLED, None),
                 });
             }
@@ -478,6 +480,33 @@ pub(crate) mod tests {
               (protected init, no handler)"
             ]
         );
+    }
+
+    /// PID 1 ignoring TERM while it had TERM blocked: generated as delivered, dequeued with
+    /// SIG_IGN. Rendered as if dropped when sent, which is what happens when it is not blocked
+    /// (a bare app at PID 1 in its exit path showed both from run to run).
+    #[test]
+    fn a_term_pid1_ignores_reads_the_same_blocked_or_not() {
+        let term_bit = 1u64 << (TERM - 1);
+        let blocked = WitnessBuilder::new(10)
+            .generate(11, (0, 1), (TERM, SI_USER), GenerateResult::Delivered)
+            .deliver(12, 1, TERM, 1)
+            .pid1_ignores(term_bit)
+            .build();
+        let unblocked = WitnessBuilder::new(10)
+            .generate(11, (0, 1), (TERM, SI_USER), GenerateResult::Ignored)
+            .pid1_ignores(term_bit)
+            .build();
+        let lines = |witness| {
+            let trace = TraceBuilder::new().stop(10, TERM).witness(witness).build();
+            witness_lines_of(&trace, &tree())
+        };
+        let expected = [
+            "after-stop-signal pid1 signal-dropped TERM from=runtime code=SI_USER \
+                         (PID 1 ignores it)",
+        ];
+        assert_eq!(lines(blocked), expected);
+        assert_eq!(lines(unblocked), expected);
     }
 
     #[test]
