@@ -227,6 +227,9 @@ fn write_control(path: &Path, value: &str) -> Result<(), WitnessError> {
     })
 }
 
+/// How many times removing an instance is tried while the kernel says it is busy (10 ms apart).
+const REMOVE_ATTEMPTS: u32 = 50;
+
 /// Turn an instance off and remove it. Best effort: an instance that cannot be removed is
 /// found again by [`remove_stale_instances`].
 fn disable_and_remove(dir: &Path) {
@@ -234,7 +237,16 @@ fn disable_and_remove(dir: &Path) {
     for event in EVENTS {
         let _ = write_control(&dir.join(format!("events/{event}/enable")), "0");
     }
-    let _ = std::fs::remove_dir(dir);
+    // The kernel refuses (EBUSY) while a file of the instance is still open, e.g. a reader
+    // that has not finished closing; a fresh-clone run once left an instance that way.
+    for _ in 0..REMOVE_ATTEMPTS {
+        match std::fs::remove_dir(dir) {
+            Err(error) if error.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            _ => return,
+        }
+    }
 }
 
 fn ensure_mounted(root: &Path) -> Result<(), WitnessError> {
