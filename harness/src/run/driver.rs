@@ -14,7 +14,7 @@ use pid1check_probe::{Event, Report, SOCKET_FILE, WORKLOAD_FILE};
 
 use super::spec::RunSpec;
 use super::witness::RunWitness;
-use crate::observe::{NamespaceProcess, blocks_signal, scan_namespace};
+use crate::observe::{BlockedRead, NamespaceProcess, blocks_signal, scan_namespace};
 use crate::sandbox::{Inside, Pid1, exec_inside, spawn_pid1, sys};
 use crate::signal::SignalNumber;
 use crate::spec::{Step, Target};
@@ -23,8 +23,8 @@ use crate::trace::{Action, ActionKind, ExecResult, ExitStatus, RunEnd, Trace};
 
 /// How much of PID 1's console output a trace keeps.
 const CONSOLE_TAIL_BYTES: usize = 4096;
-/// How many times (1 ms apart) the LXC-style mask read waits for a running PID 1 to sleep.
-const IDLE_READ_ATTEMPTS: u32 = 100;
+/// How long the LXC-style mask read waits for a running PID 1 to sleep.
+const IDLE_READ_MS: u64 = 100;
 /// How long PID 1 must stay asleep before a workload is started beside it (not scaled: a
 /// tolerance for start-up on a loaded machine, not a modelled wait).
 const SETTLE_MS: u64 = 20;
@@ -265,39 +265,41 @@ impl Driver {
     /// Wait until PID 1 has been asleep at every read for [`SETTLE_MS`] (it waits for
     /// signals or children: its set-up is done), until it exits, or until `until`.
     fn wait_pid1_settled(&mut self, until: u64) {
-        let mut asleep_since: Option<u64> = None;
-        while monotonic_ns() < until && self.pid1_status.is_none() {
-            let now = monotonic_ns();
-            match blocks_signal(self.pid1.pid, SignalNumber::TERM.raw()) {
-                Some(read) if !read.running => {
-                    let since = *asleep_since.get_or_insert(now);
-                    if now - since >= ms_to_ns(SETTLE_MS) {
-                        return;
-                    }
-                }
-                Some(_) => asleep_since = None,
-                None => return,
-            }
-            let next = monotonic_ns() + ms_to_ns(SCAN_INTERVAL_MS);
-            self.wait_until(next, |_| false);
-        }
+        self.read_pid1_at_rest(SignalNumber::TERM, ms_to_ns(SETTLE_MS), until);
     }
 
     /// Whether PID 1 blocks `signal`, read while it is asleep (how LXC finds it at rest: an
-    /// init caught between two waits would show a different mask), retried for up to
-    /// [`IDLE_READ_ATTEMPTS`] ms while it runs.
+    /// init caught between two waits would show a different mask), waiting up to
+    /// [`IDLE_READ_MS`] for a running PID 1 to sleep.
     fn pid1_idle_blocks(&mut self, signal: SignalNumber) -> bool {
-        for _ in 0..IDLE_READ_ATTEMPTS {
-            match blocks_signal(self.pid1.pid, signal.raw()) {
-                None => return false,
-                Some(read) if !read.running => return read.blocked,
-                Some(_) => {
-                    let until = monotonic_ns() + ms_to_ns(1);
-                    self.wait_until(until, |_| false);
-                }
+        let until = monotonic_ns() + ms_to_ns(IDLE_READ_MS);
+        self.read_pid1_at_rest(signal, 0, until)
+            .is_some_and(|read| read.blocked)
+    }
+
+    /// Re-read PID 1's status every [`SCAN_INTERVAL_MS`] until it has been asleep at every
+    /// read for `settle_ns`, it is gone, or `until` passes; the last read, if any.
+    fn read_pid1_at_rest(
+        &mut self,
+        signal: SignalNumber,
+        settle_ns: u64,
+        until: u64,
+    ) -> Option<BlockedRead> {
+        let mut asleep_since: Option<u64> = None;
+        loop {
+            let read = blocks_signal(self.pid1.pid, signal.raw())?;
+            let now = monotonic_ns();
+            if read.running {
+                asleep_since = None;
+            } else if now - *asleep_since.get_or_insert(now) >= settle_ns {
+                return Some(read);
             }
+            if now >= until || self.pid1_status.is_some() {
+                return Some(read);
+            }
+            let next = now + ms_to_ns(SCAN_INTERVAL_MS);
+            self.wait_until(next.min(until), |_| false);
         }
-        blocks_signal(self.pid1.pid, signal.raw()).is_some_and(|read| read.blocked)
     }
 
     /// Run `command` inside the container and wait for it until `until`; a command still
