@@ -5,7 +5,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use super::Installed;
 use super::command::{describe, run_captured};
@@ -14,8 +14,11 @@ use super::layout::{candidates_dir, create_dir, debs_dir, lock_exclusive, remove
 use super::record::{ExtraPackage, InstallRecord, RECORD_FILE};
 use super::version::compare_debian_versions;
 
-/// Whether this process already ran `apt-get update`: it runs at most once.
-static LISTS_REFRESHED: AtomicBool = AtomicBool::new(false);
+/// Whether this process already ran `apt-get update`: it runs at most once. Held for the whole
+/// update, so a fetch that failed while another thread was refreshing the lists (apt reads a
+/// half-replaced list as "Can't find a source to download version") waits for that refresh to
+/// end and retries against the new lists, instead of failing because the refresh was "done".
+static LISTS_REFRESHED: Mutex<bool> = Mutex::new(false);
 
 /// What a Debian candidate asks for: its package, the binary in it, and the further packages
 /// unpacked into the same tree.
@@ -199,16 +202,28 @@ fn debian_source(package: &str, extras: &[ExtraPackage]) -> String {
 /// stale package lists on a fresh machine), runs `apt-get update` once and retries once.
 fn fetch(root: &Path, package: &str) -> Result<PathBuf, InstallError> {
     match fetch_once(root, package) {
-        Err(error)
-            if lists_may_be_stale(&error) && !LISTS_REFRESHED.swap(true, Ordering::SeqCst) =>
-        {
-            eprintln!("apt could not find or fetch `{package}`: running `apt-get update` once");
-            run_captured(apt(None).arg("update"))
-                .map_err(|source| InstallError::AptUpdate { source })?;
+        Err(error) if lists_may_be_stale(&error) => {
+            refresh_lists_once(package)?;
             fetch_once(root, package)
         }
         result => result,
     }
+}
+
+/// Runs `apt-get update` unless this process already did; returns once the lists are fresh.
+fn refresh_lists_once(package: &str) -> Result<(), InstallError> {
+    // A poisoned lock only means another thread panicked while holding it; the flag is still
+    // meaningful (it is set after a successful update only).
+    let mut refreshed = LISTS_REFRESHED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !*refreshed {
+        eprintln!("apt could not find or fetch `{package}`: running `apt-get update` once");
+        run_captured(apt(None).arg("update"))
+            .map_err(|source| InstallError::AptUpdate { source })?;
+        *refreshed = true;
+    }
+    Ok(())
 }
 
 /// One attempt of [`fetch`].
@@ -277,6 +292,8 @@ fn lists_may_be_stale(error: &InstallError) -> bool {
             "Unable to locate package",
             "has no installation candidate",
             "Can't select candidate version",
+            // The lists name a version no source offers: read while being replaced, or stale.
+            "Can't find a source to download version",
             "404",
         ]
         .iter()
@@ -384,6 +401,11 @@ mod tests {
         )));
         assert!(lists_may_be_stale(&failed(
             "E: Failed to fetch http://x/t.deb  404  Not Found"
+        )));
+        // What the CI run of 2026-12-03 hit: a query read the lists while another test's
+        // `apt-get update` was replacing them.
+        assert!(lists_may_be_stale(&failed(
+            "E: Can't find a source to download version '3.06-4' of 'sysvinit-core:amd64'"
         )));
         assert!(!lists_may_be_stale(&failed("E: Could not open lock file")));
     }
