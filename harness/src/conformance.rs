@@ -20,7 +20,7 @@ use crate::plan::{
 use crate::run::{Launcher, RunSpec, launch};
 use crate::sandbox::SandboxMode;
 use crate::signal::SignalNumber;
-use crate::spec::{Candidate, Case, Profile};
+use crate::spec::{Candidate, Case, Pid1Process, Profile};
 use crate::stop::{StopSequence, StopSignal};
 use crate::trace::{ActionKind, ExitStatus, RunEnd, Trace};
 use crate::verdict::{judge_service, killed_without_cleanup, outcome};
@@ -371,10 +371,23 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
             reason = why.clone();
         }
         RunEnd::NeverReady { missing, pid1 } => {
-            outcome = Outcome::NotRun;
+            // Under a parent PID 1, a candidate that ended before its workload started was
+            // tested: it refuses to run when it is not PID 1 (busybox init, runit, systemd as a
+            // system manager). That is its behaviour, not a harness problem.
+            let refused = run.case.sandbox.pid1 == Pid1Process::Parent && pid1.is_some();
+            outcome = if refused {
+                Outcome::Fail
+            } else {
+                Outcome::NotRun
+            };
             let last_line = trace.console.lines().rev().find(|l| !l.trim().is_empty());
             reason = format!(
-                "the workload never became ready (no start report from {}); PID 1 {}{}",
+                "{}the workload never became ready (no start report from {}); PID 1 {}{}",
+                if refused {
+                    "the candidate ended as a child of another PID 1 before its workload started: "
+                } else {
+                    ""
+                },
                 missing.join(", "),
                 match pid1 {
                     Some(status) => format!("ended with {}", status_text(*status)),
@@ -634,6 +647,53 @@ mod tests {
         // Runs mostly wait, so the default is four per core (issue 6).
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         assert_eq!(options.jobs, 4 * cores);
+    }
+
+    /// A candidate that ends before its workload starts: refused under a parent PID 1 (a
+    /// behaviour, so `fail`), not run when it is PID 1 itself (nothing was tested).
+    #[test]
+    fn a_candidate_that_ends_before_its_workload_fails_only_under_a_parent() {
+        let text = "title = \"t\"\nwhy = \"w\"\nsources = [\"s\"]\n[workload]\nrole = \"app\"\n";
+        let case = crate::spec::parse_case(Path::new("/cases/c.toml"), text).expect("valid");
+        let trace = Trace {
+            end: crate::trace::RunEnd::NeverReady {
+                missing: vec!["app".to_owned()],
+                pid1: Some(crate::trace::ExitStatus::Exited { code: 111 }),
+            },
+            console: "runit: fatal: must be run as process no 1.\n".to_owned(),
+            ..Trace::default()
+        };
+        let judged = |pid1: Pid1Process| {
+            let mut case = case.clone();
+            case.sandbox.pid1 = pid1;
+            let mut plan = crate::plan::plan(
+                &[candidate("tini")],
+                &[case],
+                &[crate::spec::Profile::docker()],
+            );
+            let ready = ReadyRun {
+                run: plan.remove(0),
+                install: installs().remove("tini").expect("tini is in installs()"),
+            };
+            judge_trace(&ready, "0.19", trace.clone(), 0.05).result
+        };
+        let under_parent = judged(Pid1Process::Parent);
+        assert_eq!(under_parent.outcome, Outcome::Fail);
+        assert_eq!(
+            under_parent.reason,
+            "the candidate ended as a child of another PID 1 before its workload started: the \
+             workload never became ready (no start report from app); PID 1 ended with exit:111; \
+             console: runit: fatal: must be run as process no 1."
+        );
+        let as_pid1 = judged(Pid1Process::Candidate);
+        assert_eq!(as_pid1.outcome, Outcome::NotRun);
+        assert!(
+            as_pid1
+                .reason
+                .starts_with("the workload never became ready"),
+            "{}",
+            as_pid1.reason
+        );
     }
 
     #[test]

@@ -7,11 +7,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use pid1check_probe::{Event, Report};
+use pid1check_probe::{Event, INIT_ROLE, Report};
 use serde::{Deserialize, Serialize};
 
 use crate::signal::SignalNumber;
-use crate::spec::{Case, Node};
+use crate::spec::{Case, Node, Pid1Process};
 use crate::trace::{ActionKind, ExecResult, ExitStatus, RunEnd, Trace};
 
 pub(crate) mod witness;
@@ -212,7 +212,7 @@ const GROUP_RUN_END: u8 = 5;
 /// Turns a raw trace into its normalised form; `case` gives the workload tree whose preorder
 /// orders the roles.
 pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
-    let tree = tree_order(&case.workload);
+    let tree = role_order(case);
     let rank = |role: &str| tree.iter().position(|r| r == role).unwrap_or(tree.len());
     let reports = canonical_reports(trace, &rank);
 
@@ -345,11 +345,13 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
     };
     let exited = reported(|e| matches!(e, Event::Exiting { .. }));
     let failed = reported(|e| matches!(e, Event::Failed { .. }));
+    // The candidate under a parent (`init`) has no probe to report its exit: PID 1's `reaped`
+    // line says how it ended.
     let mut vanished: Vec<&str> = reports
         .iter()
         .filter(|r| matches!(r.event, Event::Started { .. }))
         .map(|r| r.role.as_str())
-        .filter(|role| !exited.contains(role))
+        .filter(|role| !exited.contains(role) && *role != INIT_ROLE)
         .collect();
     vanished.dedup();
     for role in vanished {
@@ -428,7 +430,7 @@ pub(crate) struct ProcessNames {
 impl ProcessNames {
     /// The names `normalise(trace, case)` uses.
     pub(crate) fn new(trace: &Trace, case: &Case) -> ProcessNames {
-        let tree = tree_order(&case.workload);
+        let tree = role_order(case);
         let rank = |role: &str| tree.iter().position(|r| r == role).unwrap_or(tree.len());
         let roles = Roles::from_reports(&canonical_reports(trace, &rank));
         let hosts = trace
@@ -520,6 +522,16 @@ fn witness_events(
         .collect()
 }
 
+/// The canonical order of a case's roles: the candidate as `init` first when a parent is PID 1
+/// (it started the tree), then the workload tree in preorder.
+pub(crate) fn role_order(case: &Case) -> Vec<String> {
+    let init = match case.sandbox.pid1 {
+        Pid1Process::Candidate => None,
+        Pid1Process::Parent => Some(INIT_ROLE.to_owned()),
+    };
+    init.into_iter().chain(tree_order(&case.workload)).collect()
+}
+
 /// Role names of the workload tree, in preorder (root first, children in file order).
 pub(crate) fn tree_order(root: &Node) -> Vec<String> {
     fn walk(node: &Node, out: &mut Vec<String>) {
@@ -565,12 +577,16 @@ impl Roles {
     /// `reports` must be in canonical order, so that a (should-be-impossible) pid claimed by
     /// two roles resolves the same way in every run. `started` reports come first: they are
     /// the ones that state who a pid is.
+    /// A probe's own `started` names its pid before the parent's report for `init` does: a
+    /// candidate that execs the workload (no init at all) is that workload's role.
     fn from_reports(reports: &[&Report]) -> Roles {
         let mut by_pid = BTreeMap::new();
         let (started, rest): (Vec<&&Report>, Vec<&&Report>) = reports
             .iter()
             .partition(|r| matches!(r.event, Event::Started { .. }));
-        for report in started.into_iter().chain(rest) {
+        let (init, started): (Vec<&&Report>, Vec<&&Report>) =
+            started.into_iter().partition(|r| r.role == INIT_ROLE);
+        for report in started.into_iter().chain(init).chain(rest) {
             by_pid
                 .entry(report.pid)
                 .or_insert_with(|| report.role.clone());
@@ -738,7 +754,7 @@ pub(crate) mod tests {
     use pid1check_probe::{Event, Report};
 
     use super::*;
-    use crate::spec::{Case, Node, StopPlan};
+    use crate::spec::{Case, CaseSandbox, Node, Pid1Process, StopPlan};
     use crate::trace::{Action, ActionKind, ExitStatus, RunEnd, Trace};
 
     /// A workload node with default behaviour.
@@ -763,6 +779,7 @@ pub(crate) mod tests {
             sources: Vec::new(),
             workload,
             stop: StopPlan::default(),
+            sandbox: CaseSandbox::default(),
             must: Vec::new(),
             should: Vec::new(),
         }
@@ -960,6 +977,80 @@ pub(crate) mod tests {
             trace.reports.rotate_left(3);
         }
         trace
+    }
+
+    /// Under a parent PID 1: the parent names its child `init` (first in order), an orphan
+    /// left to PID 1 shows `ppid=pid1`, and `init` never `vanished` (PID 1's reap says how it
+    /// ended).
+    #[test]
+    fn under_a_parent_the_candidate_is_init_and_its_end_is_the_parents_reap() {
+        let mut case = case(node("app", vec![node("daemon", Vec::new())]));
+        case.sandbox.pid1 = Pid1Process::Parent;
+        let trace = TraceBuilder::new()
+            .started(1, "daemon", 9, [1, 8, 2])
+            .started(2, "app", 8, [7, 8, 2])
+            .report(
+                3,
+                INIT_ROLE,
+                7,
+                Event::Started {
+                    ppid: 1,
+                    pgid: 1,
+                    sid: 2,
+                },
+            )
+            .ready(4)
+            .stop(10, TERM)
+            .caught(11, "pid1", 1, TERM, 0)
+            .caught(12, "app", 8, TERM, 7)
+            .exiting(13, "app", 8, 0)
+            .reaped(14, "pid1", 1, 7, ExitStatus::Exited { code: 0 })
+            .pid1_exited(20, ExitStatus::Exited { code: 0 })
+            .build();
+        assert_eq!(
+            lines(&normalise(&trace, &case)),
+            [
+                "before-stop init started - ppid=pid1 pgid=pid1 sid=other",
+                "before-stop app started - ppid=init pgid=app sid=other",
+                "before-stop daemon started - ppid=pid1 pgid=app sid=other",
+                "before-stop runtime ready -",
+                "after-stop-signal runtime signal-sent TERM to=pid1 (stop signal)",
+                "after-stop-signal app caught TERM from=init code=SI_USER",
+                "after-stop-signal app exiting - code=0",
+                "after-stop-signal pid1 caught TERM from=outside code=SI_USER",
+                "after-stop-signal pid1 reaped - child=init status=exit:0",
+                "after-teardown pid1 exited - status=exit:0",
+                "after-teardown daemon vanished - no exit report: ended by a signal before its exit path",
+            ]
+        );
+    }
+
+    /// A candidate that execs the workload (no init at all) is the workload's own role: the
+    /// probe's `started` names the pid before the parent's report for `init` does.
+    #[test]
+    fn under_a_parent_a_candidate_that_execs_the_app_is_the_app() {
+        let mut case = case(node("app", Vec::new()));
+        case.sandbox.pid1 = Pid1Process::Parent;
+        let trace = TraceBuilder::new()
+            .report(
+                1,
+                INIT_ROLE,
+                7,
+                Event::Started {
+                    ppid: 1,
+                    pgid: 1,
+                    sid: 1,
+                },
+            )
+            .started(2, "app", 7, [1, 1, 1])
+            .exiting(3, "app", 7, 0)
+            .reaped(4, "pid1", 1, 7, ExitStatus::Exited { code: 0 })
+            .build();
+        let normal = lines(&normalise(&trace, &case));
+        assert!(
+            normal.contains(&"before-stop pid1 reaped - child=app status=exit:0".to_owned()),
+            "{normal:#?}"
+        );
     }
 
     #[test]

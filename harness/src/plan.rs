@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use pid1check_probe::{CHANNEL_DIR, PROBE_FILE, Workload};
+use pid1check_probe::{CHANNEL_DIR, PARENT_ARG, PROBE_FILE, Workload};
 
 use crate::run::RunSpec;
 use crate::sandbox::{ImageBind, SandboxMode, SandboxSpec};
 use crate::signal::SignalNumber;
 use crate::spec::{
-    Behaviour, Candidate, Case, ImageWorkload, Install, Node, Placement, Profile, Runtime,
-    SignalRef, Step,
+    Behaviour, Candidate, Case, ImageWorkload, Install, Node, Pid1Process, Placement, Profile,
+    Runtime, SignalRef, Step,
 };
 use crate::stop::{
     ImageFacts, KUBERNETES_MIN_GRACE_MS, ProfileError, StopSequence, StopSignal, choose,
@@ -164,16 +164,20 @@ pub fn stop_sequence(run: &PlannedRun, time_scale: f64) -> Result<PlannedStop, P
 pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileError> {
     let scale = |ms| scale_ms(ms, with.time_scale);
     let workload_path = Path::new(CHANNEL_DIR).join(PROBE_FILE);
-    let argv = run
-        .candidate
-        .argv
-        .iter()
-        .map(|arg| {
-            arg.replace("{bin}", &with.bin.to_string_lossy())
-                .replace("{workload}", &workload_path.to_string_lossy())
-                .replace("{dir}", &run.candidate.dir.to_string_lossy())
-        })
-        .collect();
+    let candidate_argv = run.candidate.argv.iter().map(|arg| {
+        arg.replace("{bin}", &with.bin.to_string_lossy())
+            .replace("{workload}", &workload_path.to_string_lossy())
+            .replace("{dir}", &run.candidate.dir.to_string_lossy())
+    });
+    // Under a parent, PID 1 is the probe in its parent mode and the candidate its child.
+    let parent = match run.case.sandbox.pid1 {
+        Pid1Process::Candidate => Vec::new(),
+        Pid1Process::Parent => vec![
+            workload_path.to_string_lossy().into_owned(),
+            PARENT_ARG.to_owned(),
+        ],
+    };
+    let argv = parent.into_iter().chain(candidate_argv).collect();
     let stop = stop_sequence(run, with.time_scale)?.sequence;
     let mut steps: Vec<Step> = run
         .case
@@ -521,6 +525,47 @@ mod tests {
             ..run
         };
         assert!(resolve(&lxc, &with).expect("lxc").sandbox.cap_sys_boot);
+    }
+
+    #[test]
+    fn a_parent_case_puts_the_probes_parent_mode_in_front_of_the_candidates_argv() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut run = PlannedRun {
+            candidate: crate::spec::load_candidate(&repo.join("fixtures/candidates/tini.toml"))
+                .expect("tini.toml loads"),
+            case: crate::spec::load_case(&repo.join("cases/term-forward.toml"))
+                .expect("term-forward loads"),
+            profile: crate::spec::load_profile(&repo.join("fixtures/profiles/docker.toml"))
+                .expect("docker loads"),
+        };
+        let with = Resolution {
+            time_scale: DEFAULT_TIME_SCALE,
+            mode: SandboxMode::Root,
+            bin: PathBuf::from("/c/usr/bin/tini"),
+            read_only_paths: Vec::new(),
+            probe: PathBuf::from("/p/probe"),
+            run_dir: PathBuf::from("/r"),
+        };
+        let as_pid1 = resolve(&run, &with)
+            .expect("docker accepts it")
+            .sandbox
+            .argv;
+        assert_eq!(as_pid1, ["/c/usr/bin/tini", "--", "/.pid1check/probe"]);
+        run.case.sandbox.pid1 = Pid1Process::Parent;
+        let under_parent = resolve(&run, &with)
+            .expect("docker accepts it")
+            .sandbox
+            .argv;
+        assert_eq!(
+            under_parent,
+            [
+                "/.pid1check/probe",
+                "--parent",
+                "/c/usr/bin/tini",
+                "--",
+                "/.pid1check/probe"
+            ]
+        );
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct Case {
     /// How the run is driven once the workload is ready.
     #[serde(default)]
     pub stop: StopPlan,
+    /// What the case asks of the sandbox: which process is PID 1.
+    #[serde(default)]
+    pub sandbox: CaseSandbox,
     /// Expectations whose failure fails the run.
     #[serde(default)]
     pub must: Vec<ExpectationKind>,
@@ -48,6 +51,40 @@ impl Case {
             .map(tag(Level::Must))
             .chain(self.should.iter().map(tag(Level::Should)))
             .collect()
+    }
+}
+
+/// What a case asks of the sandbox beyond what every run gets (`[sandbox]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseSandbox {
+    /// Which process is PID 1 of the run's namespace.
+    #[serde(default)]
+    pub pid1: Pid1Process,
+}
+
+/// Which process is PID 1 of the run's namespace (`[sandbox] pid1`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pid1Process {
+    /// The candidate, as a container's entrypoint is.
+    #[default]
+    Candidate,
+    /// A minimal parent (the probe's parent mode) that starts the candidate as its child,
+    /// forwards every catchable signal to it, waits for it alone and exits with its status: a
+    /// shell entrypoint that does not exec, `docker run --init` in front of an image's own
+    /// init, a pod's pause container with a shared PID namespace. The candidate is `init` in
+    /// traces.
+    Parent,
+}
+
+impl Pid1Process {
+    /// The spelling in case files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pid1Process::Candidate => "candidate",
+            Pid1Process::Parent => "parent",
+        }
     }
 }
 
@@ -122,7 +159,7 @@ impl<'de> Deserialize<'de> for SignalRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Node {
-    /// Role name, unique in the tree; `pid1` and `runtime` are reserved.
+    /// Role name, unique in the tree; `pid1`, `init`, `runtime` and `outside` are reserved.
     pub role: String,
     /// Process-group and session placement.
     #[serde(default)]

@@ -457,6 +457,21 @@ mod tests {
             "string values must be quoted",
         ),
         ("key-twice", "8:1: workload.role", "duplicate key"),
+        (
+            "sandbox-pid1-unknown",
+            "7:8: sandbox.pid1",
+            "unknown variant `shell`, expected `candidate` or `parent`",
+        ),
+        (
+            "sandbox-field-unknown",
+            "7:1: sandbox.pid_1",
+            "unknown field `pid_1`, expected `pid1`",
+        ),
+        (
+            "role-init-reserved",
+            "10:8: workload.role",
+            "the role \"init\" is reserved",
+        ),
     ];
 
     const INVALID_CANDIDATES: &[(&str, &str, &str)] = &[
@@ -626,6 +641,7 @@ mod tests {
                 "int-forward",
                 "kill-from-inside",
                 "main-exits-first",
+                "not-pid1",
                 "orphan-reaping",
                 "quit-forward",
                 "sigchld-not-forwarded",

@@ -68,7 +68,8 @@ fn matches_its_snapshot(
         "double-stop",
         "main-exits-first",
         "zombie-storm",
-        "deep-tree"
+        "deep-tree",
+        "not-pid1"
     )]
     case_name: &str,
 ) {

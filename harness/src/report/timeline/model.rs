@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use pid1check_probe::Event;
 
 use crate::normal::{
-    OUTSIDE, PID1, ProcessNames, RUNTIME, event, status_text, tree_order, witness::KERNEL,
+    OUTSIDE, PID1, ProcessNames, RUNTIME, event, role_order, status_text, witness::KERNEL,
     witnessed_signals,
 };
 use crate::observe::witness::WitnessKind;
@@ -547,7 +547,7 @@ fn lanes(
         involved.insert(&r.child);
     }
     involved.extend(t.zombies.iter().map(|z| z.lane.as_str()));
-    let tree = tree_order(&case.workload);
+    let tree = role_order(case);
     involved.extend(tree.iter().map(String::as_str).filter(|r| all.contains(r)));
     all.extend(involved.iter().copied());
 

@@ -29,7 +29,8 @@ fn at(path: FieldPath, message: impl Into<String>) -> Invalid {
 }
 
 /// Role names that mean something other than a workload process in traces and targets.
-const RESERVED_ROLES: &[&str] = &["pid1", "runtime", "outside"];
+/// `init` is the candidate when a parent is PID 1 (`[sandbox] pid1 = "parent"`).
+const RESERVED_ROLES: &[&str] = &["pid1", pid1check_probe::INIT_ROLE, "runtime", "outside"];
 
 /// Placeholders a candidate's argv may use.
 const PLACEHOLDERS: &[&str] = &["bin", "workload", "dir"];
