@@ -19,6 +19,9 @@ const OWN_SESSION: &str = "grandchild-own-session";
 const ORPHAN_REAPING: &str = "orphan-reaping";
 /// The case that answers "what comes out when the app ignores the stop signal".
 const GRACE_ESCALATION: &str = "grace-escalation";
+/// The case that answers "does it run as a child of another PID 1, and who adopts orphans
+/// there"; its orphan's role.
+const NOT_PID1: (&str, &str) = ("not-pid1", "daemon");
 
 /// Renders the page of `candidate` from the runs of `matrix`; `timers` are the candidate file's
 /// `# timer:` notes ([`timer_notes`]).
@@ -118,6 +121,11 @@ pub fn render_candidate_page(matrix: &Matrix, candidate: &Candidate, timers: &[S
             reaps(find(ORPHAN_REAPING)),
         ),
         (
+            "as a child of another PID 1: runs, and adopts orphans there",
+            NOT_PID1.0,
+            as_child(find(NOT_PID1.0)),
+        ),
+        (
             "exit code when the app exits 0 on the stop signal",
             TERM_FORWARD,
             exit_status(find(TERM_FORWARD)),
@@ -204,6 +212,37 @@ fn reaps(run: Option<&RunResult>) -> String {
     match run.outcome {
         Outcome::Pass => "yes".to_owned(),
         _ => format!("no: {}", run.reason),
+    }
+}
+
+/// Whether the candidate ran under a parent PID 1, who adopted the orphan (its `started`
+/// line's `ppid`: `init` when the candidate is a subreaper) and whether it was reaped.
+fn as_child(run: Option<&RunResult>) -> String {
+    let Some(run) = ran(run) else {
+        return unanswered(run);
+    };
+    if run.trace.iter().any(|e| e.event == event::RUN_END) {
+        return format!("no: {}", run.reason);
+    }
+    let adopter = run
+        .trace
+        .iter()
+        .find(|e| e.role == NOT_PID1.1 && e.event == event::STARTED)
+        .and_then(|e| {
+            e.detail
+                .split_whitespace()
+                .find_map(|word| word.strip_prefix("ppid="))
+        });
+    let reaped = run
+        .trace
+        .iter()
+        .any(|e| e.event == event::ZOMBIE_SCAN && e.detail.ends_with("zombies=[]"));
+    let fate = if reaped { "reaped" } else { "left a zombie" };
+    match adopter {
+        Some("init") => format!("yes; a child subreaper: it adopted the orphan, {fate}"),
+        Some("pid1") => format!("yes; not a subreaper: the orphan went to PID 1, {fate}"),
+        Some(other) => format!("yes; the orphan was adopted by {other}, {fate}"),
+        None => "yes; the orphan's adopter was not observed".to_owned(),
     }
 }
 
@@ -350,6 +389,20 @@ mod tests {
                 "the workload never became ready",
                 Vec::new(),
             ),
+            run(
+                NOT_PID1.0,
+                Outcome::Pass,
+                "",
+                vec![
+                    event("daemon", "started", None, "ppid=pid1 pgid=app sid=pid1"),
+                    event(
+                        "runtime",
+                        "zombie-scan",
+                        None,
+                        "label=after-daemon-exit zombies=[daemon]",
+                    ),
+                ],
+            ),
         ]);
         let page = render_candidate_page(&matrix, &candidate(), &["1 s poll".into()]);
         for line in [
@@ -373,6 +426,8 @@ mod tests {
             "| grandchild-same-pgrp | docker | **FAIL** | worker caught TERM: worker never \
              caught TERM |",
             "| orphan-reaping | docker | not run | the workload never became ready |",
+            "| as a child of another PID 1: runs, and adopts orphans there | yes; not a \
+             subreaper: the orphan went to PID 1, left a zombie | not-pid1 |",
             "| term-forward | docker | pass |  |",
         ] {
             assert!(page.contains(line), "no line {line:?} in:\n{page}");
@@ -380,6 +435,43 @@ mod tests {
         let without_timers = render_candidate_page(&matrix, &candidate(), &[]);
         assert!(without_timers.contains("- timers of its own: none noted"));
         assert!(!without_timers.contains("not yet"), "{without_timers}");
+    }
+
+    #[test]
+    fn under_a_parent_the_page_says_who_adopted_the_orphan_or_that_it_refused() {
+        let answer = |outcome, reason: &str, trace| {
+            let matrix = matrix(vec![run(NOT_PID1.0, outcome, reason, trace)]);
+            render_candidate_page(&matrix, &candidate(), &[])
+        };
+        let subreaper = answer(
+            Outcome::Pass,
+            "",
+            vec![
+                event("daemon", "started", None, "ppid=init pgid=app sid=pid1"),
+                event("runtime", "zombie-scan", None, "label=x zombies=[]"),
+            ],
+        );
+        assert!(
+            subreaper.contains("| yes; a child subreaper: it adopted the orphan, reaped |"),
+            "{subreaper}"
+        );
+        let refused = answer(
+            Outcome::Fail,
+            "the candidate ended as a child of another PID 1 before its workload started",
+            vec![event(
+                "runtime",
+                "run-end",
+                None,
+                "never-ready missing=[app]",
+            )],
+        );
+        assert!(
+            refused.contains(
+                "| no: the candidate ended as a child of another PID 1 before its workload \
+                 started | not-pid1 |"
+            ),
+            "{refused}"
+        );
     }
 
     #[test]

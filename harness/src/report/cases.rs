@@ -3,8 +3,12 @@
 
 use std::fmt::Write as _;
 
-use crate::spec::{Case, Step};
+use crate::spec::{Case, Pid1Process, Step};
 use crate::verdict::describe;
+
+/// What `[sandbox] pid1 = "parent"` means, for a reader of the page.
+const PARENT_WORDS: &str = "PID 1 is a parent that starts the candidate as its child (`init` in \
+    traces), forwards every signal to it and waits for it alone.\n\n";
 
 /// Renders `reports/cases.md` for `cases`, in the order given.
 pub fn render_cases(cases: &[Case]) -> String {
@@ -16,6 +20,9 @@ pub fn render_cases(cases: &[Case]) -> String {
     for case in cases {
         let _ = writeln!(out, "\n## {}\n\n{}\n", case.name, one_line(&case.title));
         let _ = writeln!(out, "{}\n", one_line(&case.why));
+        if case.sandbox.pid1 == Pid1Process::Parent {
+            out.push_str(PARENT_WORDS);
+        }
         out.push_str("Steps after the workload is ready: ");
         let steps: Vec<String> = case.stop.steps.iter().map(step_words).collect();
         out.push_str(&steps.join(", then "));
@@ -81,5 +88,17 @@ mod tests {
                 "no line {line:?} in:\n{page}"
             );
         }
+        assert!(!page.contains("PID 1 is a parent"), "{page}");
+        let parent = text.replace("[workload]", "[sandbox]\npid1 = \"parent\"\n[workload]");
+        let case = crate::spec::parse_case(std::path::Path::new("term.toml"), &parent)
+            .expect("a valid case");
+        let page = render_cases(&[case]);
+        assert!(
+            page.contains(
+                "\n\nPID 1 is a parent that starts the candidate as its child (`init` in traces), \
+                 forwards every signal to it and waits for it alone.\n\nSteps after"
+            ),
+            "{page}"
+        );
     }
 }
