@@ -574,10 +574,9 @@ struct Roles {
 }
 
 impl Roles {
-    /// `reports` must be in canonical order, so that a (should-be-impossible) pid claimed by
-    /// two roles resolves the same way in every run. `started` reports come first: they are
-    /// the ones that state who a pid is.
-    /// A probe's own `started` names its pid before the parent's report for `init` does: a
+    /// `reports` must be in canonical order, so that a pid claimed by two roles resolves the
+    /// same way in every run. `started` reports come first: they are the ones that state who a
+    /// pid is. A probe's own `started` comes before the parent's report for `init`: a
     /// candidate that execs the workload (no init at all) is that workload's role.
     fn from_reports(reports: &[&Report]) -> Roles {
         let mut by_pid = BTreeMap::new();
