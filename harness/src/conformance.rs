@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use pid1check_probe::{Event, INIT_ROLE};
+
 use crate::install::{Installed, install_candidate, source_label};
 use crate::matrix::{
     CandidateSummary, CaseSummary, Matrix, Outcome, ProfileSummary, RunResult, SCHEMA_VERSION,
@@ -348,6 +350,21 @@ fn witness_run(
     (spec, window)
 }
 
+/// Whether a candidate under a parent PID 1 started and then ended by itself: it refuses to
+/// run when it is not PID 1 (busybox init, runit, systemd as a system manager). That is its
+/// behaviour, not a harness problem, unless the parent never started it or could not exec it.
+fn refused_as_child(case: &Case, trace: &Trace) -> bool {
+    let init = |pred: fn(&Event) -> bool| {
+        trace
+            .reports
+            .iter()
+            .any(|r| r.role == INIT_ROLE && pred(&r.event))
+    };
+    case.sandbox.pid1 == Pid1Process::Parent
+        && init(|e| matches!(e, Event::Started { .. }))
+        && !init(|e| matches!(e, Event::Failed { .. }))
+}
+
 /// Normalise and judge a raw trace into a record.
 pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f64) -> RunRecord {
     let run = &ready.run;
@@ -371,10 +388,7 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
             reason = why.clone();
         }
         RunEnd::NeverReady { missing, pid1 } => {
-            // Under a parent PID 1, a candidate that ended before its workload started was
-            // tested: it refuses to run when it is not PID 1 (busybox init, runit, systemd as a
-            // system manager). That is its behaviour, not a harness problem.
-            let refused = run.case.sandbox.pid1 == Pid1Process::Parent && pid1.is_some();
+            let refused = pid1.is_some() && refused_as_child(&run.case, &trace);
             outcome = if refused {
                 Outcome::Fail
             } else {
@@ -557,6 +571,7 @@ mod tests {
     use super::*;
     use crate::normal::NormalEvent;
     use crate::normal::Phase;
+    use pid1check_probe::Report;
 
     fn record(case: &str, outcome: Outcome, event: &str) -> RunRecord {
         let events = vec![NormalEvent {
@@ -655,15 +670,28 @@ mod tests {
     fn a_candidate_that_ends_before_its_workload_fails_only_under_a_parent() {
         let text = "title = \"t\"\nwhy = \"w\"\nsources = [\"s\"]\n[workload]\nrole = \"app\"\n";
         let case = crate::spec::parse_case(Path::new("/cases/c.toml"), text).expect("valid");
+        let init = |seq, event| Report {
+            role: INIT_ROLE.to_owned(),
+            pid: 2,
+            seq,
+            mono_ns: 1,
+            event,
+        };
+        let started = Event::Started {
+            ppid: 1,
+            pgid: 1,
+            sid: 1,
+        };
         let trace = Trace {
             end: crate::trace::RunEnd::NeverReady {
                 missing: vec!["app".to_owned()],
                 pid1: Some(crate::trace::ExitStatus::Exited { code: 111 }),
             },
             console: "runit: fatal: must be run as process no 1.\n".to_owned(),
+            reports: vec![init(0, started.clone())],
             ..Trace::default()
         };
-        let judged = |pid1: Pid1Process| {
+        let judged = |pid1: Pid1Process, trace: &Trace| {
             let mut case = case.clone();
             case.sandbox.pid1 = pid1;
             let mut plan = crate::plan::plan(
@@ -677,7 +705,7 @@ mod tests {
             };
             judge_trace(&ready, "0.19", trace.clone(), 0.05).result
         };
-        let under_parent = judged(Pid1Process::Parent);
+        let under_parent = judged(Pid1Process::Parent, &trace);
         assert_eq!(under_parent.outcome, Outcome::Fail);
         assert_eq!(
             under_parent.reason,
@@ -685,15 +713,37 @@ mod tests {
              workload never became ready (no start report from app); PID 1 ended with exit:111; \
              console: runit: fatal: must be run as process no 1."
         );
-        let as_pid1 = judged(Pid1Process::Candidate);
-        assert_eq!(as_pid1.outcome, Outcome::NotRun);
-        assert!(
-            as_pid1
-                .reason
-                .starts_with("the workload never became ready"),
-            "{}",
-            as_pid1.reason
-        );
+        // A candidate that could not be executed, or a parent that never started it, was
+        // not tested.
+        let exec_failed = Trace {
+            reports: vec![
+                init(0, started),
+                init(
+                    1,
+                    Event::Failed {
+                        message: "exec /usr/bin/tini: ENOENT".to_owned(),
+                    },
+                ),
+            ],
+            ..trace.clone()
+        };
+        let never_started = Trace {
+            reports: Vec::new(),
+            ..trace.clone()
+        };
+        for (pid1, trace) in [
+            (Pid1Process::Candidate, &trace),
+            (Pid1Process::Parent, &exec_failed),
+            (Pid1Process::Parent, &never_started),
+        ] {
+            let result = judged(pid1, trace);
+            assert_eq!(result.outcome, Outcome::NotRun, "{pid1:?} {trace:?}");
+            assert!(
+                result.reason.starts_with("the workload never became ready"),
+                "{}",
+                result.reason
+            );
+        }
     }
 
     #[test]
