@@ -88,6 +88,10 @@ pub enum Outcome {
     Unknown,
     /// The candidate could not be tested; `reason` says why.
     NotRun,
+    /// The case's reading for the candidate's kind says the case does not apply; `reason`
+    /// says why. The run is not executed, and never counts as a pass.
+    #[serde(rename = "n/a")]
+    NotApplicable,
 }
 
 impl Outcome {
@@ -98,6 +102,7 @@ impl Outcome {
             Outcome::Fail => "fail",
             Outcome::Unknown => "unknown",
             Outcome::NotRun => "not-run",
+            Outcome::NotApplicable => "n/a",
         }
     }
 }
@@ -113,8 +118,12 @@ pub struct RunResult {
     pub case: String,
     /// Profile name.
     pub profile: String,
-    /// Pass, fail, unknown or not run.
+    /// Pass, fail, unknown, not run or n/a.
     pub outcome: Outcome,
+    /// The candidate kind whose own reading of the case applied (`system-manager`); absent
+    /// when the case's default reading did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reading: Option<String>,
     /// One line: the first failed `must`'s evidence, the unknown's cause, or why it did not run.
     pub reason: String,
     /// The stop signal the runtime sent (after its rules read the image's STOPSIGNAL), or how
@@ -147,6 +156,7 @@ mod tests {
                 Outcome::Fail,
                 Outcome::Unknown,
                 Outcome::NotRun,
+                Outcome::NotApplicable,
             ],
             Outcome::name,
         );

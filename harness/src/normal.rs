@@ -751,6 +751,7 @@ pub(crate) mod tests {
             orphan: false,
             exit_after_ms: None,
             exit_code: 0,
+            exec: Default::default(),
         }
     }
 
@@ -765,6 +766,7 @@ pub(crate) mod tests {
             stop: StopPlan::default(),
             must: Vec::new(),
             should: Vec::new(),
+            reading: Default::default(),
         }
     }
 

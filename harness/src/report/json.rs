@@ -44,6 +44,7 @@ mod tests {
             case: case.to_owned(),
             profile: "docker".to_owned(),
             outcome,
+            reading: None,
             reason: String::new(),
             stop_signal: "TERM".to_owned(),
             stop_why: "default TERM".to_owned(),

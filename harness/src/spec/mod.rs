@@ -8,8 +8,8 @@ mod profile;
 
 pub use candidate::{Candidate, CandidateKind, ImageFile, ImageWorkload, Install};
 pub use case::{
-    Behaviour, Case, Expectation, ExpectationKind, Level, Node, Placement, SignalRef, Step,
-    StopPlan, Target,
+    Applies, Behaviour, Case, Expectation, ExpectationKind, Level, Node, Placement, Reading,
+    SignalRef, Step, StopPlan, Target, WorkloadExec,
 };
 pub use load::{
     LoadError, Loaded, Location, Named, load_candidate, load_candidates, load_case, load_cases,
