@@ -1,6 +1,7 @@
 //! The results of a whole conformance run: one [`RunResult`] per candidate × case × profile.
-//! This is the plain data every reporter renders and `results.json` serialises (schema 2:
-//! schema 1 plus the profiles and each run's stop choice).
+//! This is the plain data every reporter renders and `results.json` serialises (schema 3:
+//! schema 2, which added the profiles and each run's stop choice, plus the `n/a` outcome and
+//! the reading that applied).
 //! Nothing here depends on time or pids, so two runs of the same inputs compare equal.
 
 use serde::{Deserialize, Serialize};
@@ -9,7 +10,7 @@ use crate::normal::NormalEvent;
 use crate::verdict::Verdict;
 
 /// Version of the `results.json` layout; bump on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Everything a conformance run produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
