@@ -20,7 +20,7 @@ use crate::plan::{
 use crate::run::{Launcher, RunSpec, launch};
 use crate::sandbox::SandboxMode;
 use crate::signal::SignalNumber;
-use crate::spec::{Applies, Candidate, Case, Profile};
+use crate::spec::{Applies, Candidate, CandidateKind, Case, Profile};
 use crate::stop::{StopSequence, StopSignal};
 use crate::trace::{ActionKind, ExitStatus, RunEnd, Trace};
 use crate::verdict::{CandidateFacts, judge_service, killed_without_cleanup, outcome};
@@ -280,7 +280,7 @@ fn execute_timed(
     if let Applies::NotApplicable { reading, reason } = run.case.expectations(run.candidate.kind) {
         let mut record = not_run(ready, options.time_scale, version, reason);
         record.result.outcome = Outcome::NotApplicable;
-        record.result.reading = Some(reading.name().to_owned());
+        record.result.reading = Some(reading);
         return record;
     }
     let installed = match &ready.install {
@@ -438,10 +438,10 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
 }
 
 /// The candidate kind whose own reading of the run's case applies, if not the default.
-fn reading_name(run: &PlannedRun) -> Option<String> {
+fn reading_name(run: &PlannedRun) -> Option<CandidateKind> {
     match run.case.expectations(run.candidate.kind) {
-        Applies::Judge { reading, .. } => reading.map(|kind| kind.name().to_owned()),
-        Applies::NotApplicable { reading, .. } => Some(reading.name().to_owned()),
+        Applies::Judge { reading, .. } => reading,
+        Applies::NotApplicable { reading, .. } => Some(reading),
     }
 }
 
@@ -510,8 +510,8 @@ pub use crate::error_chain as chain;
 /// change of behaviour or of judgement shows in review.
 pub fn snapshot_text(record: &RunRecord) -> String {
     let mut text = record.normal.render();
-    match &record.result.reading {
-        Some(kind) => text.push_str(&format!("\n[verdicts: the {kind} reading]\n")),
+    match record.result.reading {
+        Some(kind) => text.push_str(&format!("\n[verdicts: the {} reading]\n", kind.name())),
         None => text.push_str("\n[verdicts]\n"),
     }
     for verdict in &record.result.verdicts {
@@ -764,7 +764,7 @@ mod tests {
         assert_eq!(record.result.outcome, Outcome::NotApplicable);
         assert_eq!(record.result.outcome.name(), "n/a");
         assert_eq!(record.result.reason, "forwarders are out");
-        assert_eq!(record.result.reading.as_deref(), Some("forwarder"));
+        assert_eq!(record.result.reading, Some(CandidateKind::Forwarder));
         assert!(record.raw.is_none() && record.result.trace.is_empty());
         assert!(
             !options.work_dir.exists(),

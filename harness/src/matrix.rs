@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::normal::NormalEvent;
+use crate::spec::CandidateKind;
 use crate::verdict::Verdict;
 
 /// Version of the `results.json` layout; bump on any incompatible change.
@@ -124,7 +125,7 @@ pub struct RunResult {
     /// The candidate kind whose own reading of the case applied (`system-manager`); absent
     /// when the case's default reading did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reading: Option<String>,
+    pub reading: Option<CandidateKind>,
     /// One line: the first failed `must`'s evidence, the unknown's cause, or why it did not run.
     pub reason: String,
     /// The stop signal the runtime sent (after its rules read the image's STOPSIGNAL), or how

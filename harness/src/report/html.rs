@@ -196,11 +196,11 @@ pub fn render_run_page(matrix: &Matrix, run: &RunResult, timeline: Option<&Timel
         None => out.push_str("<p class=\"note\">No trace: the run did not get that far.</p>\n"),
     }
     out.push_str("<h2>Verdicts</h2>\n");
-    if let Some(kind) = &run.reading {
+    if let Some(kind) = run.reading {
         let _ = writeln!(
             out,
             "<p class=\"note\">The case's {} reading applied.</p>",
-            escape(kind)
+            kind.name()
         );
     }
     if run.verdicts.is_empty() {

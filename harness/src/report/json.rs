@@ -121,7 +121,7 @@ mod tests {
                 run("c", Outcome::Unknown),
                 run("d", Outcome::NotRun),
                 RunResult {
-                    reading: Some("app".to_owned()),
+                    reading: Some(crate::spec::CandidateKind::App),
                     ..run("e", Outcome::NotApplicable)
                 },
             ],

@@ -515,7 +515,7 @@ pub(super) mod tests {
                 Outcome::NotApplicable,
                 "a manager restarts what fails",
             );
-            run.reading = Some("system-manager".to_owned());
+            run.reading = Some(crate::spec::CandidateKind::SystemManager);
             matrix.runs.push(run);
         }
         let text = render_markdown(&matrix);
