@@ -22,10 +22,10 @@ use crate::plan::{
 use crate::run::{Launcher, RunSpec, launch};
 use crate::sandbox::SandboxMode;
 use crate::signal::SignalNumber;
-use crate::spec::{Candidate, Case, Pid1Process, Profile};
+use crate::spec::{Applies, Candidate, CandidateKind, Case, Pid1Process, Profile};
 use crate::stop::{StopSequence, StopSignal};
 use crate::trace::{ActionKind, ExitStatus, RunEnd, Trace};
-use crate::verdict::{judge_service, killed_without_cleanup, outcome};
+use crate::verdict::{CandidateFacts, judge_service, killed_without_cleanup, outcome};
 
 /// Settings shared by every run of a matrix.
 #[derive(Debug, Clone)]
@@ -274,6 +274,17 @@ fn execute_timed(
     witness: &Result<WitnessCollector, String>,
 ) -> RunRecord {
     let run = &ready.run;
+    let version = ready
+        .install
+        .as_ref()
+        .map_or("unknown", |installed| installed.version.as_str());
+    // The case says nothing about this kind of candidate: nothing to execute.
+    if let Applies::NotApplicable { reading, reason } = run.case.expectations(run.candidate.kind) {
+        let mut record = not_run(ready, options.time_scale, version, reason);
+        record.result.outcome = Outcome::NotApplicable;
+        record.result.reading = Some(reading);
+        return record;
+    }
     let installed = match &ready.install {
         Ok(installed) => installed,
         Err(reason) => return not_run(ready, options.time_scale, "unknown", reason.clone()),
@@ -373,7 +384,11 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
         &run.case,
         &normal,
         &trace.observers(),
-        run.candidate.service_stop_signal,
+        &CandidateFacts {
+            kind: run.candidate.kind,
+            service_stop: run.candidate.service_stop_signal,
+            console: &trace.console,
+        },
     );
     let (mut outcome, mut reason) = outcome(&verdicts);
     match &trace.end {
@@ -431,6 +446,7 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
         case: run.case.name.clone(),
         profile: run.profile.name.clone(),
         outcome,
+        reading: reading_name(run),
         reason,
         stop_signal: sent.unwrap_or_else(|| stop.sequence.signal.describe()),
         stop_why: stop.why,
@@ -445,6 +461,14 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
         normal,
         raw: Some(trace),
         wall: std::time::Duration::ZERO,
+    }
+}
+
+/// The candidate kind whose own reading of the run's case applies, if not the default.
+fn reading_name(run: &PlannedRun) -> Option<CandidateKind> {
+    match run.case.expectations(run.candidate.kind) {
+        Applies::Judge { reading, .. } => reading,
+        Applies::NotApplicable { reading, .. } => Some(reading),
     }
 }
 
@@ -490,6 +514,7 @@ fn not_run(ready: &ReadyRun, time_scale: f64, version: &str, reason: String) -> 
             case: run.case.name.clone(),
             profile: run.profile.name.clone(),
             outcome: Outcome::NotRun,
+            reading: reading_name(run),
             reason,
             stop_signal: stop.sequence.signal.describe(),
             stop_why: stop.why,
@@ -512,7 +537,10 @@ pub use crate::error_chain as chain;
 /// change of behaviour or of judgement shows in review.
 pub fn snapshot_text(record: &RunRecord) -> String {
     let mut text = record.normal.render();
-    text.push_str("\n[verdicts]\n");
+    match record.result.reading {
+        Some(kind) => text.push_str(&format!("\n[verdicts: the {} reading]\n", kind.name())),
+        None => text.push_str("\n[verdicts]\n"),
+    }
     for verdict in &record.result.verdicts {
         text.push_str(&format!(
             "{:<6} {:<7} {}\n",
@@ -588,6 +616,7 @@ mod tests {
                 case: case.to_owned(),
                 profile: "docker".to_owned(),
                 outcome,
+                reading: None,
                 reason: String::new(),
                 stop_signal: "TERM".to_owned(),
                 stop_why: "default TERM".to_owned(),
@@ -812,5 +841,44 @@ mod tests {
             record("a", Outcome::NotRun, "caught"),
         ];
         assert_eq!(find_unstable(&records, 2).len(), 1);
+    }
+
+    /// A run whose case says nothing about the candidate's kind is not executed: its launcher
+    /// (here one that does not exist) is never started, it has no trace, and it reads n/a with
+    /// the case's reason.
+    #[test]
+    fn a_run_the_case_does_not_apply_to_is_not_executed() {
+        let case = crate::spec::parse_case(
+            Path::new("exec-failure.toml"),
+            "title = \"t\"\nwhy = \"w\"\nsources = [\"s\"]\n[workload]\nrole = \"app\"\n\
+             [[must]]\nkind = \"no-escalation\"\n[reading.forwarder]\n\
+             not_applicable = \"forwarders are out\"\n",
+        )
+        .expect("a valid case");
+        let plan = crate::plan::plan(&[candidate("tini")], &[case], &[Profile::docker()]);
+        let ready = ready_runs(plan, &installs(), 1);
+        let work_dir = tempfile::tempdir().expect("a temporary directory");
+        let options = MatrixOptions {
+            work_dir: work_dir.path().join("runs"),
+            witness: false,
+            ..MatrixOptions::for_workspace(
+                work_dir.path(),
+                PathBuf::from("/nonexistent/probe"),
+                Launcher {
+                    program: PathBuf::from("/nonexistent/pid1check-launch"),
+                    args: Vec::new(),
+                },
+            )
+        };
+        let record = execute_one(&ready[0], &options);
+        assert_eq!(record.result.outcome, Outcome::NotApplicable);
+        assert_eq!(record.result.outcome.name(), "n/a");
+        assert_eq!(record.result.reason, "forwarders are out");
+        assert_eq!(record.result.reading, Some(CandidateKind::Forwarder));
+        assert!(record.raw.is_none() && record.result.trace.is_empty());
+        assert!(
+            !options.work_dir.exists(),
+            "no run directory was even created"
+        );
     }
 }

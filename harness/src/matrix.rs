@@ -1,15 +1,17 @@
 //! The results of a whole conformance run: one [`RunResult`] per candidate × case × profile.
-//! This is the plain data every reporter renders and `results.json` serialises (schema 2:
-//! schema 1 plus the profiles and each run's stop choice).
+//! This is the plain data every reporter renders and `results.json` serialises (schema 3:
+//! schema 2, which added the profiles and each run's stop choice, plus the `n/a` outcome and
+//! the reading that applied).
 //! Nothing here depends on time or pids, so two runs of the same inputs compare equal.
 
 use serde::{Deserialize, Serialize};
 
 use crate::normal::NormalEvent;
+use crate::spec::CandidateKind;
 use crate::verdict::Verdict;
 
 /// Version of the `results.json` layout; bump on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Everything a conformance run produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +90,10 @@ pub enum Outcome {
     Unknown,
     /// The candidate could not be tested; `reason` says why.
     NotRun,
+    /// The case's reading for the candidate's kind says the case does not apply; `reason`
+    /// says why. The run is not executed, and never counts as a pass.
+    #[serde(rename = "n/a")]
+    NotApplicable,
 }
 
 impl Outcome {
@@ -98,6 +104,7 @@ impl Outcome {
             Outcome::Fail => "fail",
             Outcome::Unknown => "unknown",
             Outcome::NotRun => "not-run",
+            Outcome::NotApplicable => "n/a",
         }
     }
 }
@@ -113,8 +120,12 @@ pub struct RunResult {
     pub case: String,
     /// Profile name.
     pub profile: String,
-    /// Pass, fail, unknown or not run.
+    /// Pass, fail, unknown, not run or n/a.
     pub outcome: Outcome,
+    /// The candidate kind whose own reading of the case applied (`system-manager`); absent
+    /// when the case's default reading did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reading: Option<CandidateKind>,
     /// One line: the first failed `must`'s evidence, the unknown's cause, or why it did not run.
     pub reason: String,
     /// The stop signal the runtime sent (after its rules read the image's STOPSIGNAL), or how
@@ -147,6 +158,7 @@ mod tests {
                 Outcome::Fail,
                 Outcome::Unknown,
                 Outcome::NotRun,
+                Outcome::NotApplicable,
             ],
             Outcome::name,
         );

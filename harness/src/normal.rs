@@ -766,6 +766,7 @@ pub(crate) mod tests {
             orphan: false,
             exit_after_ms: None,
             exit_code: 0,
+            exec: Default::default(),
         }
     }
 
@@ -781,6 +782,7 @@ pub(crate) mod tests {
             sandbox: CaseSandbox::default(),
             must: Vec::new(),
             should: Vec::new(),
+            reading: Default::default(),
         }
     }
 

@@ -11,7 +11,7 @@ use crate::sandbox::{ImageBind, SandboxMode, SandboxSpec};
 use crate::signal::SignalNumber;
 use crate::spec::{
     Behaviour, Candidate, Case, ImageWorkload, Install, Node, Pid1Process, Placement, Profile,
-    Runtime, SignalRef, Step,
+    Runtime, SignalRef, Step, WorkloadExec,
 };
 use crate::stop::{
     ImageFacts, KUBERNETES_MIN_GRACE_MS, ProfileError, StopSequence, StopSignal, choose,
@@ -85,6 +85,22 @@ pub struct Resolution {
     pub probe: PathBuf,
     /// The run's private directory.
     pub run_dir: PathBuf,
+}
+
+/// File name, inside the channel directory, where nothing exists (`exec = "missing"`).
+pub const MISSING_WORKLOAD_FILE: &str = "missing-workload";
+/// File name, inside the channel directory, of a file without any execute bit that the
+/// launcher writes (`exec = "not-executable"`).
+pub const NOT_EXECUTABLE_WORKLOAD_FILE: &str = "not-executable-workload";
+
+/// The path inside the sandbox that stands for `{workload}` in PID 1's argv.
+pub fn workload_path(exec: WorkloadExec) -> PathBuf {
+    let file = match exec {
+        WorkloadExec::Probe => PROBE_FILE,
+        WorkloadExec::Missing => MISSING_WORKLOAD_FILE,
+        WorkloadExec::NotExecutable => NOT_EXECUTABLE_WORKLOAD_FILE,
+    };
+    Path::new(CHANNEL_DIR).join(file)
 }
 
 /// Scale a case or profile time, never below [`SCALE_FLOOR_MS`] (or the original, if less).
@@ -163,17 +179,20 @@ pub fn stop_sequence(run: &PlannedRun, time_scale: f64) -> Result<PlannedStop, P
 /// refuses the image (see [`stop_sequence`]).
 pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileError> {
     let scale = |ms| scale_ms(ms, with.time_scale);
-    let workload_path = Path::new(CHANNEL_DIR).join(PROBE_FILE);
+    let exec = run.case.workload.exec;
+    let workload_file = workload_path(exec);
     let candidate_argv = run.candidate.argv.iter().map(|arg| {
         arg.replace("{bin}", &with.bin.to_string_lossy())
-            .replace("{workload}", &workload_path.to_string_lossy())
+            .replace("{workload}", &workload_file.to_string_lossy())
             .replace("{dir}", &run.candidate.dir.to_string_lossy())
     });
     // Under a parent, PID 1 is the probe in its parent mode and the candidate its child.
     let parent = match run.case.sandbox.pid1 {
         Pid1Process::Candidate => Vec::new(),
         Pid1Process::Parent => vec![
-            workload_path.to_string_lossy().into_owned(),
+            workload_path(WorkloadExec::Probe)
+                .to_string_lossy()
+                .into_owned(),
             PARENT_ARG.to_owned(),
         ],
     };
@@ -186,6 +205,11 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
         .iter()
         .map(|step| match step {
             Step::Stop | Step::Signal { .. } => step.clone(),
+            // Waiting for PID 1 is a grace period: never below the candidate's own timers.
+            Step::WaitExit { role, within_ms } if role == "pid1" => Step::WaitExit {
+                role: role.clone(),
+                within_ms: scaled_grace_ms(*within_ms, &run.candidate, with.time_scale),
+            },
             Step::WaitExit { role, within_ms } => Step::WaitExit {
                 role: role.clone(),
                 within_ms: scale(*within_ms),
@@ -222,7 +246,7 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
     {
         user = *image_user;
         if *workload == ImageWorkload::Beside {
-            workload_beside = Some(vec![workload_path.to_string_lossy().into_owned()]);
+            workload_beside = Some(vec![workload_file.to_string_lossy().into_owned()]);
         }
         read_only_paths.clear();
         env = image_environment(image_env);
@@ -267,7 +291,13 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
         workload: Workload {
             root: wire_node(&run.case.workload, workload_stop, with.time_scale),
         },
-        ready_roles: roles(&run.case.workload),
+        // A workload that cannot be executed never reports: the launcher waits for PID 1 to
+        // exit by itself instead (bounded by the same timeout).
+        ready_roles: match exec {
+            WorkloadExec::Probe => roles(&run.case.workload),
+            WorkloadExec::Missing | WorkloadExec::NotExecutable => Vec::new(),
+        },
+        workload_exec: exec,
         ready_timeout_ms: READY_TIMEOUT_MS,
         steps,
         stop,
@@ -397,6 +427,7 @@ mod tests {
             orphan: false,
             exit_after_ms: None,
             exit_code: 0,
+            exec: WorkloadExec::Probe,
         }
     }
 
@@ -648,5 +679,57 @@ mod tests {
             beside.workload_beside,
             Some(vec!["/.pid1check/probe".to_owned()])
         );
+    }
+
+    /// `exec = "missing"` and `"not-executable"` put a path that cannot be executed where
+    /// `{workload}` stands, and nothing is waited for but PID 1's exit; a wait for `pid1` is a
+    /// grace period, so the candidate's own timers bound it from below.
+    #[test]
+    fn a_workload_that_cannot_be_executed_replaces_the_probe_in_argv() {
+        let text = |exec: &str| {
+            format!(
+                "title = \"t\"\nwhy = \"w\"\nsources = [\"s\"]\n[workload]\nrole = \"app\"\n\
+                 exec = \"{exec}\"\n[stop]\nsteps = [{{ kind = \"wait-exit\", role = \"pid1\", \
+                 within_ms = 10000 }}, {{ kind = \"stop\" }}]\n"
+            )
+        };
+        let candidate = crate::spec::parse_candidate(
+            Path::new("tini.toml"),
+            "title = \"tini\"\nkind = \"forwarder\"\nargv = [\"{bin}\", \"--\", \"{workload}\"]\n\
+             min_grace_ms = 3000\n[install]\nkind = \"debian\"\npackage = \"tini\"\n\
+             binary = \"usr/bin/tini\"\n",
+        )
+        .expect("the candidate parses");
+        let with = Resolution {
+            time_scale: 0.05,
+            mode: SandboxMode::Root,
+            bin: PathBuf::from("/t/tini"),
+            read_only_paths: Vec::new(),
+            probe: PathBuf::from("/t/probe"),
+            run_dir: PathBuf::from("/t/run"),
+        };
+        for (exec, path) in [
+            ("probe", "/.pid1check/probe"),
+            ("missing", "/.pid1check/missing-workload"),
+            ("not-executable", "/.pid1check/not-executable-workload"),
+        ] {
+            let case = crate::spec::parse_case(Path::new("c.toml"), &text(exec)).expect("parses");
+            let run = PlannedRun {
+                candidate: candidate.clone(),
+                case,
+                profile: Profile::docker(),
+            };
+            let spec = resolve(&run, &with).expect("resolves");
+            assert_eq!(spec.sandbox.argv, ["/t/tini", "--", path], "{exec}");
+            assert_eq!(spec.ready_roles.is_empty(), exec != "probe", "{exec}");
+            assert_eq!(
+                spec.steps[0],
+                Step::WaitExit {
+                    role: "pid1".to_owned(),
+                    within_ms: 3000
+                },
+                "10 s scaled to 500 ms, raised to tini's 3 s timer"
+            );
+        }
     }
 }

@@ -13,7 +13,7 @@ use crate::normal::{
 };
 use crate::observe::Observer;
 use crate::signal::SignalNumber;
-use crate::spec::{Case, ExpectationKind, Level, SignalRef};
+use crate::spec::{Applies, CandidateKind, Case, Expectation, ExpectationKind, Level, SignalRef};
 
 /// The result of one expectation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -57,29 +57,71 @@ pub struct Verdict {
     pub evidence: String,
 }
 
-/// Judges every expectation of `case` (`must` first, in file order) against `trace`, knowing
-/// which `observers` ran.
+/// Judges the default reading of `case` (`must` first, in file order) against `trace`,
+/// knowing which `observers` ran.
 pub fn judge(case: &Case, trace: &NormalTrace, observers: &[Observer]) -> Vec<Verdict> {
-    judge_service(case, trace, observers, None)
+    let candidate = CandidateFacts {
+        kind: CandidateKind::Forwarder,
+        service_stop: None,
+        console: "",
+    };
+    judge_expectations(
+        case,
+        &case.default_expectations(),
+        trace,
+        observers,
+        &candidate,
+    )
 }
 
-/// [`judge`] for a system manager that stops its app with `service_stop` (systemd's
-/// `KillSignal=`): `stop` in the case's expectations about the workload means that signal,
-/// not the one the runtime sent PID 1. With `None` it is [`judge`].
+/// What the judge knows of the candidate and its run beyond the normalised trace.
+#[derive(Debug, Clone, Copy)]
+pub struct CandidateFacts<'a> {
+    /// Its kind: picks the case's reading.
+    pub kind: CandidateKind,
+    /// The signal a system manager stops its services with (systemd's `KillSignal=`): `stop`
+    /// in the case's expectations about the workload then means that signal, not the one the
+    /// runtime sent PID 1.
+    pub service_stop: Option<SignalNumber>,
+    /// The tail of PID 1's console output (`console-names-workload` reads it).
+    pub console: &'a str,
+}
+
+/// [`judge`] with the reading of `case` for the candidate's kind. A reading that says the case
+/// does not apply judges nothing: such runs are not executed.
 pub fn judge_service(
     case: &Case,
     trace: &NormalTrace,
     observers: &[Observer],
-    service_stop: Option<SignalNumber>,
+    candidate: &CandidateFacts<'_>,
+) -> Vec<Verdict> {
+    match case.expectations(candidate.kind) {
+        Applies::Judge { expectations, .. } => {
+            judge_expectations(case, &expectations, trace, observers, candidate)
+        }
+        Applies::NotApplicable { .. } => Vec::new(),
+    }
+}
+
+fn judge_expectations(
+    case: &Case,
+    expectations: &[Expectation],
+    trace: &NormalTrace,
+    observers: &[Observer],
+    candidate: &CandidateFacts<'_>,
 ) -> Vec<Verdict> {
     let facts = Facts {
         trace,
         observers,
-        service_stop,
+        service_stop: candidate.service_stop,
+        console: candidate.console,
+        workload: crate::plan::workload_path(case.workload.exec)
+            .to_string_lossy()
+            .into_owned(),
     };
     let setup_failed = facts.run_end().filter(|e| e.detail == "setup-failed");
-    case.expectations()
-        .into_iter()
+    expectations
+        .iter()
         .map(|expectation| {
             let (result, evidence) = match setup_failed {
                 // The candidate was never tested: nothing about it may pass or fail.
@@ -150,6 +192,13 @@ pub fn describe(kind: &ExpectationKind) -> String {
         ExpectationKind::Escalated => "the runtime escalates to SIGKILL".to_owned(),
         ExpectationKind::NoSurvivors => "no process of the run survives PID 1".to_owned(),
         ExpectationKind::KilledBy { role, signal } => format!("{role} killed by {signal}"),
+        ExpectationKind::Pid1ExitNonzero => "PID 1 exits by itself with a non-zero code".to_owned(),
+        ExpectationKind::Pid1ExitsBeforeStop => {
+            "PID 1 exits before the runtime's stop sequence".to_owned()
+        }
+        ExpectationKind::ConsoleNamesWorkload => {
+            "PID 1's console output names the workload's path".to_owned()
+        }
     }
 }
 
@@ -185,8 +234,12 @@ fn needs(kind: &ExpectationKind) -> Option<Observer> {
         | ExpectationKind::ExitedCleanly { .. } => Some(Observer::Probe),
         ExpectationKind::NoZombies { .. } | ExpectationKind::NoSurvivors => Some(Observer::Procfs),
         ExpectationKind::Pid1Exit { .. }
+        | ExpectationKind::Pid1ExitNonzero
+        | ExpectationKind::Pid1ExitsBeforeStop
         | ExpectationKind::NoEscalation
         | ExpectationKind::Escalated => Some(Observer::ExitStatus),
+        // The console is captured in every run.
+        ExpectationKind::ConsoleNamesWorkload => None,
         // Decided by whichever of two sources is there: see `killed_by`.
         ExpectationKind::KilledBy { .. } => None,
     }
@@ -216,6 +269,10 @@ struct Facts<'a> {
     observers: &'a [Observer],
     /// The signal a system manager stops its services with, if the candidate is one.
     service_stop: Option<SignalNumber>,
+    /// The tail of PID 1's console output.
+    console: &'a str,
+    /// The workload's path in PID 1's argv.
+    workload: String,
 }
 
 impl<'a> Facts<'a> {
@@ -242,6 +299,9 @@ impl<'a> Facts<'a> {
             ExpectationKind::Escalated => self.escalation(true),
             ExpectationKind::NoSurvivors => self.no_survivors(),
             ExpectationKind::KilledBy { role, signal } => self.killed_by(role, *signal),
+            ExpectationKind::Pid1ExitNonzero => self.pid1_exit_nonzero(),
+            ExpectationKind::Pid1ExitsBeforeStop => self.pid1_exits_before_stop(),
+            ExpectationKind::ConsoleNamesWorkload => self.console_names_workload(),
         };
         // A probe that failed did not run the workload as scripted: the harness, not the
         // candidate, may be the cause, so it cannot fail the candidate.
@@ -258,8 +318,9 @@ impl<'a> Facts<'a> {
     /// The name of the signal `signal` stands for in this run: `stop` is the stop signal the
     /// runtime sent; a run where it sent none (SIGKILL at once) makes the expectation n/a.
     /// Under a system manager it is the signal the manager stops its services with, once the
-    /// runtime asked it to stop, by its signal or by a preStop hook (which may halt it before
-    /// the signal is due).
+    /// runtime asked it to stop, by its signal, by a preStop hook (which may halt it before
+    /// the signal is due), or by a signal of its own to PID 1 (podman's RTMIN+3, a case's
+    /// `signal` step), which the manager may obey by stopping before the stop sequence.
     fn resolve(&self, signal: SignalRef) -> Result<String, Decision> {
         let runtime = |e: &&NormalEvent, name: &str, mark: &str| {
             e.role == RUNTIME && e.event == name && e.detail.ends_with(mark)
@@ -274,10 +335,12 @@ impl<'a> Facts<'a> {
                     .find(|e| runtime(e, event::SIGNAL_SENT, STOP_SIGNAL_MARK))
                     .and_then(|e| e.signal.clone());
                 let hook = || {
-                    self.trace
-                        .events
-                        .iter()
-                        .any(|e| runtime(&e, event::EXEC_STARTED, PRE_STOP_MARK))
+                    self.trace.events.iter().any(|e| {
+                        runtime(&e, event::EXEC_STARTED, PRE_STOP_MARK)
+                            || (e.role == RUNTIME
+                                && e.event == event::SIGNAL_SENT
+                                && e.detail == "to=pid1")
+                    })
                 };
                 match (sent, self.service_stop) {
                     (Some(_), Some(service)) => Ok(service.name()),
@@ -409,6 +472,84 @@ impl<'a> Facts<'a> {
             Some(e) if status_of(e) == Some(expected.as_str()) => pass(cite(e)),
             Some(e) => fail(format!("{}, expected status={expected}", cite(e))),
             None => unknown(self.with_run_end("PID 1's exit status was not observed")),
+        }
+    }
+
+    /// PID 1 exited with a non-zero code before the runtime sent it anything.
+    fn pid1_exit_nonzero(&self) -> Decision {
+        let exited = match self
+            .pid1_exited_before(|e| e.event == event::SIGNAL_SENT || e.event == event::ESCALATED)
+        {
+            Ok(exited) => exited,
+            Err(decision) => return decision,
+        };
+        match status_of(exited).and_then(|status| status.strip_prefix("exit:")) {
+            Some("0") => fail(format!(
+                "{}: the failure is hidden from the runtime",
+                cite(exited)
+            )),
+            Some(_) => pass(cite(exited)),
+            None => fail(format!("{}, expected a non-zero exit code", cite(exited))),
+        }
+    }
+
+    /// PID 1 exited before the runtime began its stop sequence (a preStop hook, the stop
+    /// signal, or SIGKILL).
+    fn pid1_exits_before_stop(&self) -> Decision {
+        self.pid1_exited_before(|e| {
+            e.event == event::ESCALATED
+                || (e.event == event::SIGNAL_SENT && e.detail.ends_with(STOP_SIGNAL_MARK))
+                || (e.event == event::EXEC_STARTED && e.detail.ends_with(PRE_STOP_MARK))
+        })
+        .map_or_else(|decision| decision, |exited| pass(cite(exited)))
+    }
+
+    /// PID 1's `exited` event, unless the runtime did something `acted` matches first (which
+    /// fails the expectation) or the exit was not observed (unknown). PID 1's exit is always
+    /// the last thing of a run, so any such action came before it.
+    fn pid1_exited_before(
+        &self,
+        acted: impl Fn(&NormalEvent) -> bool,
+    ) -> Result<&'a NormalEvent, Decision> {
+        let Some(exited) = self.pid1_exited() else {
+            return Err(unknown(
+                self.with_run_end("PID 1's exit status was not observed"),
+            ));
+        };
+        let first = self
+            .trace
+            .events
+            .iter()
+            .find(|e| e.role == RUNTIME && acted(e));
+        match first {
+            Some(action) => Err(fail(format!(
+                "PID 1 did not exit by itself: {} before {}",
+                cite(action),
+                cite(exited)
+            ))),
+            None => Ok(exited),
+        }
+    }
+
+    /// The console's first line that contains the workload's path.
+    fn console_names_workload(&self) -> Decision {
+        match self
+            .console
+            .lines()
+            .find(|line| line.contains(self.workload.as_str()))
+        {
+            Some(line) => pass(format!("console: {}", line.trim())),
+            None => {
+                let last = self.console.lines().rev().find(|l| !l.trim().is_empty());
+                fail(match last {
+                    Some(line) => format!(
+                        "the console never names {}; its last line: {}",
+                        self.workload,
+                        line.trim()
+                    ),
+                    None => format!("the console stayed empty; {} is never named", self.workload),
+                })
+            }
         }
     }
 
@@ -737,7 +878,12 @@ mod tests {
             .pid1_exited(20, ExitStatus::Exited { code: 0 })
             .build();
         let judged = |trace: &Trace, service: Option<SignalNumber>| {
-            let verdict = &judge_service(&case, &normalise(trace, &case), BASELINE, service)[0];
+            let candidate = CandidateFacts {
+                kind: CandidateKind::SystemManager,
+                service_stop: service,
+                console: "",
+            };
+            let verdict = &judge_service(&case, &normalise(trace, &case), BASELINE, &candidate)[0];
             (verdict.result, verdict.evidence.clone())
         };
         let (result, evidence) = judged(&halt, Some(SignalNumber::TERM));
@@ -1312,5 +1458,146 @@ mod tests {
             .build();
         let normal = normalise(&trace, &tree());
         assert_eq!(killed_without_cleanup(&normal), ["app", "daemon"]);
+    }
+
+    /// Judges one `must` of `case`'s default reading with a console.
+    fn with_console(
+        kind: ExpectationKind,
+        trace: &Trace,
+        console: &str,
+    ) -> (VerdictResult, String) {
+        let case = with(vec![kind], Vec::new());
+        let candidate = CandidateFacts {
+            kind: CandidateKind::Forwarder,
+            service_stop: None,
+            console,
+        };
+        let verdicts = judge_service(&case, &normalise(trace, &case), BASELINE, &candidate);
+        (verdicts[0].result, verdicts[0].evidence.clone())
+    }
+
+    #[test]
+    fn pid1_exit_nonzero_needs_a_failing_code_and_no_signal_first() {
+        let exit = |code| {
+            TraceBuilder::new()
+                .pid1_exited(5, ExitStatus::Exited { code })
+                .build()
+        };
+        let (result, evidence) = one(ExpectationKind::Pid1ExitNonzero, &exit(127), BASELINE);
+        assert_eq!(result, VerdictResult::Pass, "{evidence}");
+        let (result, evidence) = one(ExpectationKind::Pid1ExitNonzero, &exit(0), BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert!(evidence.contains("hidden from the runtime"), "{evidence}");
+        // Exit 143 after the stop signal is the runtime's doing, not a failure report.
+        let stopped = TraceBuilder::new()
+            .stop(3, TERM)
+            .pid1_exited(5, ExitStatus::Exited { code: 143 })
+            .build();
+        let (result, evidence) = one(ExpectationKind::Pid1ExitNonzero, &stopped, BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert!(evidence.contains("did not exit by itself"), "{evidence}");
+        let (result, _) = one(
+            ExpectationKind::Pid1ExitNonzero,
+            &TraceBuilder::new().build(),
+            BASELINE,
+        );
+        assert_eq!(result, VerdictResult::Unknown, "no exit seen");
+    }
+
+    #[test]
+    fn pid1_exits_before_stop_fails_once_the_stop_sequence_began() {
+        let by_itself = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .ready(2)
+            .pid1_exited(5, ExitStatus::Exited { code: 0 })
+            .build();
+        let (result, evidence) = one(ExpectationKind::Pid1ExitsBeforeStop, &by_itself, BASELINE);
+        assert_eq!(result, VerdictResult::Pass, "{evidence}");
+        let stopped = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .ready(2)
+            .stop(3, TERM)
+            .pid1_exited(5, ExitStatus::Exited { code: 0 })
+            .build();
+        let (result, evidence) = one(ExpectationKind::Pid1ExitsBeforeStop, &stopped, BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert!(evidence.contains("(stop signal)"), "{evidence}");
+    }
+
+    #[test]
+    fn console_names_workload_looks_for_the_path_in_pid1_argv() {
+        let mut trace = TraceBuilder::new()
+            .pid1_exited(5, ExitStatus::Exited { code: 127 })
+            .build();
+        trace.console = "[FATAL tini (7)] exec /.pid1check/probe failed: No such file\n".into();
+        let (result, evidence) = with_console(
+            ExpectationKind::ConsoleNamesWorkload,
+            &trace,
+            &trace.console.clone(),
+        );
+        assert_eq!(result, VerdictResult::Pass, "{evidence}");
+        assert!(evidence.starts_with("console: [FATAL tini"), "{evidence}");
+        let (result, evidence) = with_console(
+            ExpectationKind::ConsoleNamesWorkload,
+            &trace,
+            "ERROR (catatonit:2): failed to exec pid1: No such file or directory\n",
+        );
+        assert_eq!(result, VerdictResult::Fail);
+        assert!(evidence.contains("failed to exec pid1"), "{evidence}");
+        let (result, evidence) = with_console(ExpectationKind::ConsoleNamesWorkload, &trace, "");
+        assert_eq!(result, VerdictResult::Fail);
+        assert!(evidence.contains("stayed empty"), "{evidence}");
+    }
+
+    #[test]
+    fn the_candidate_kind_picks_the_reading_and_n_a_judges_nothing() {
+        let mut case = with(vec![caught("app", TERM)], Vec::new());
+        case.reading.insert(
+            CandidateKind::SystemManager,
+            crate::spec::Reading {
+                must: vec![ExpectationKind::NoEscalation],
+                should: Vec::new(),
+                not_applicable: None,
+            },
+        );
+        case.reading.insert(
+            CandidateKind::App,
+            crate::spec::Reading {
+                must: Vec::new(),
+                should: Vec::new(),
+                not_applicable: Some("the app is PID 1".to_owned()),
+            },
+        );
+        let trace = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .ready(2)
+            .stop(3, TERM)
+            .pid1_exited(5, ExitStatus::Exited { code: 0 })
+            .build();
+        let normal = normalise(&trace, &case);
+        let judged = |kind| {
+            let candidate = CandidateFacts {
+                kind,
+                service_stop: None,
+                console: "",
+            };
+            judge_service(&case, &normal, BASELINE, &candidate)
+                .into_iter()
+                .map(|v| (v.expectation, v.result))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            judged(CandidateKind::Forwarder),
+            [("app caught TERM".to_owned(), VerdictResult::Fail)],
+            "the default reading"
+        );
+        assert_eq!(
+            judged(CandidateKind::SystemManager),
+            [(
+                "no SIGKILL escalation needed".to_owned(),
+                VerdictResult::Pass
+            )]
+        );
+        assert!(judged(CandidateKind::App).is_empty());
     }
 }

@@ -373,7 +373,8 @@ fn compare_snapshots(
     let (mut blessed, mut differing, mut missing) = (0, 0, 0);
     for record in records {
         let r = &record.result;
-        if r.outcome == Outcome::NotRun
+        // Nothing ran (not run, or n/a by the case's reading): nothing to snapshot.
+        if matches!(r.outcome, Outcome::NotRun | Outcome::NotApplicable)
             || (args.init.as_deref().is_some() && r.candidate == args.name && !args.snapshot_custom)
         {
             continue;

@@ -32,6 +32,40 @@ fn a_bad_case_file_exits_2_naming_file_line_and_field() {
     );
 }
 
+/// A case whose reading says it does not apply to the candidate's kind executes nothing and
+/// needs no snapshot: n/a never fails the command.
+#[test]
+fn only_n_a_runs_exit_0_and_say_n_a() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let text = "title = \"t\"\nwhy = \"w\"\nsources = [\"s\"]\n[workload]\nrole = \"app\"\n\
+                [[must]]\nkind = \"no-escalation\"\n[reading.app]\n\
+                not_applicable = \"the app is PID 1\"\n";
+    std::fs::write(dir.path().join("app-left-out.toml"), text).expect("writing the case");
+    let output = xtask()
+        .args(["conformance", "--cases-dir"])
+        .arg(dir.path())
+        .args(["--candidate", "bare", "--profile", "docker", "--out"])
+        .arg(dir.path().join("out"))
+        .output()
+        .expect("running xtask");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("n/a") && stderr.contains("the app is PID 1"),
+        "{stderr}"
+    );
+    assert!(
+        !root_snapshot("bare__app-left-out__docker").exists(),
+        "an n/a run has no snapshot"
+    );
+}
+
+fn root_snapshot(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../reports/snapshots")
+        .join(format!("{name}.snap"))
+}
+
 #[test]
 fn an_unknown_candidate_exits_2_listing_the_known_ones() {
     let output = xtask()

@@ -201,9 +201,10 @@ impl GateRun {
     }
 
     /// Whether the run fails the gate: anything but a pass (a run that could not be judged
-    /// is not evidence that the image stops cleanly).
+    /// is not evidence that the image stops cleanly), except `n/a`: the case says nothing
+    /// about this kind of PID 1.
     pub fn fails(&self) -> bool {
-        self.outcome != Outcome::Pass
+        !matches!(self.outcome, Outcome::Pass | Outcome::NotApplicable)
     }
 }
 
@@ -247,7 +248,7 @@ pub fn decide(findings: &[GateFinding], runs: &[GateRun]) -> (bool, Vec<String>)
             run.reason
         ));
     }
-    if runs.is_empty() {
+    if runs.iter().all(|r| r.outcome == Outcome::NotApplicable) {
         failures.push("no case ran: a gate that tests nothing passes nothing".to_owned());
     }
     (failures.is_empty(), failures)
@@ -360,6 +361,11 @@ mod tests {
         assert!(!decide(&[finding(Severity::Error, false)], &[run(Outcome::Pass)]).0);
         assert!(!decide(&[], &[run(Outcome::Fail)]).0);
         assert!(!decide(&[], &[run(Outcome::NotRun)]).0);
+        assert!(decide(&[], &[run(Outcome::Pass), run(Outcome::NotApplicable)]).0);
+        assert!(
+            !decide(&[], &[run(Outcome::NotApplicable)]).0,
+            "only n/a runs: nothing was tested"
+        );
     }
 
     #[test]

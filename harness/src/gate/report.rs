@@ -123,6 +123,11 @@ pub fn render_junit(report: &GateReport) -> Result<String, quick_junit::Serializ
                     .set_description(run.evidence.clone());
                 status
             }
+            Outcome::NotApplicable => {
+                let mut status = TestCaseStatus::skipped();
+                status.set_message(format!("n/a: {}", run.reason));
+                status
+            }
             Outcome::Unknown | Outcome::NotRun => {
                 let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
                 status

@@ -41,7 +41,7 @@ pub fn render_candidate_page(matrix: &Matrix, candidate: &Candidate, timers: &[S
         }
         None => out.push_str("- version: not in this matrix\n"),
     }
-    let _ = writeln!(out, "- kind: {}", kind_name(candidate));
+    let _ = writeln!(out, "- kind: {}", candidate.kind.name());
     let _ = writeln!(out, "- argv: `{}`", candidate.argv.join(" "));
     let wanted = candidate
         .stop_signal
@@ -266,23 +266,16 @@ fn exit_status(run: Option<&RunResult>) -> String {
 
 /// The run, if it ran.
 fn ran(run: Option<&RunResult>) -> Option<&RunResult> {
-    run.filter(|run| run.outcome != Outcome::NotRun)
+    run.filter(|run| !matches!(run.outcome, Outcome::NotRun | Outcome::NotApplicable))
 }
 
 /// Why a question has no answer: the case was not in the matrix, or did not run.
 fn unanswered(run: Option<&RunResult>) -> String {
     match run {
+        Some(run) if run.outcome == Outcome::NotApplicable => format!("n/a: {}", run.reason),
         Some(run) => format!("not run: {}", run.reason),
         None => "case not in this matrix".to_owned(),
     }
-}
-
-/// The candidate's kind as its file spells it.
-fn kind_name(candidate: &Candidate) -> String {
-    serde_json::to_value(candidate.kind)
-        .ok()
-        .and_then(|value| value.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// An outcome as the page shows it.
@@ -292,6 +285,7 @@ fn outcome_text(outcome: Outcome) -> &'static str {
         Outcome::Fail => "**FAIL**",
         Outcome::Unknown => "unknown",
         Outcome::NotRun => "not run",
+        Outcome::NotApplicable => "n/a",
     }
 }
 
@@ -323,6 +317,7 @@ mod tests {
             case: case.into(),
             profile: "docker".into(),
             outcome,
+            reading: None,
             reason: reason.into(),
             stop_signal: "TERM".into(),
             stop_why: "default TERM".into(),

@@ -1,9 +1,10 @@
 //! `reports/cases.md`: what every case means, without opening its TOML: its title, why it
-//! matters, its sources, the stop steps and each expectation in words, `must` before `should`.
+//! matters, its sources, the stop steps and each expectation in words, `must` before `should`,
+//! for the default reading and for each kind of candidate with a reading of its own.
 
 use std::fmt::Write as _;
 
-use crate::spec::{Case, Pid1Process, Step};
+use crate::spec::{Case, Expectation, Pid1Process, Step, WorkloadExec};
 use crate::verdict::describe;
 
 /// What `[sandbox] pid1 = "parent"` means, for a reader of the page.
@@ -23,17 +24,48 @@ pub fn render_cases(cases: &[Case]) -> String {
         if case.sandbox.pid1 == Pid1Process::Parent {
             out.push_str(PARENT_WORDS);
         }
-        out.push_str("Steps after the workload is ready: ");
+        match case.workload.exec {
+            WorkloadExec::Probe => out.push_str("Steps after the workload is ready: "),
+            WorkloadExec::Missing => out.push_str(
+                "The workload's path names nothing (`exec = \"missing\"`); PID 1 gets a moment \
+                 to exit by itself, then: ",
+            ),
+            WorkloadExec::NotExecutable => out.push_str(
+                "The workload's path is a file without an execute bit (`exec = \
+                 \"not-executable\"`); PID 1 gets a moment to exit by itself, then: ",
+            ),
+        }
         let steps: Vec<String> = case.stop.steps.iter().map(step_words).collect();
         out.push_str(&steps.join(", then "));
-        out.push_str(".\n\nExpectations:\n\n");
-        for expectation in case.expectations() {
-            let _ = writeln!(
-                out,
-                "- {}: {}",
-                expectation.level.name(),
-                describe(&expectation.kind)
+        if case.reading.is_empty() {
+            out.push_str(".\n\nExpectations:\n\n");
+        } else {
+            out.push_str(
+                ".\n\nExpectations (the default reading: every kind of candidate without a \
+                 reading of its own):\n\n",
             );
+        }
+        push_expectations(&mut out, &case.default_expectations());
+        for (kind, reading) in &case.reading {
+            match &reading.not_applicable {
+                Some(reason) => {
+                    let _ = writeln!(
+                        out,
+                        "\nNot applicable to {} candidates (their runs read n/a and are not \
+                         executed): {}",
+                        kind.name(),
+                        one_line(reason)
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "\nThe {} reading:\n", kind.name());
+                    if let crate::spec::Applies::Judge { expectations, .. } =
+                        case.expectations(*kind)
+                    {
+                        push_expectations(&mut out, &expectations);
+                    }
+                }
+            }
         }
         out.push_str("\nSources:\n\n");
         for source in &case.sources {
@@ -41,6 +73,21 @@ pub fn render_cases(cases: &[Case]) -> String {
         }
     }
     out
+}
+
+/// One line per expectation: `- must: app caught TERM`.
+fn push_expectations(out: &mut String, expectations: &[Expectation]) {
+    if expectations.is_empty() {
+        out.push_str("- none\n");
+    }
+    for expectation in expectations {
+        let _ = writeln!(
+            out,
+            "- {}: {}",
+            expectation.level.name(),
+            describe(&expectation.kind)
+        );
+    }
 }
 
 /// A step in words.
@@ -98,6 +145,29 @@ mod tests {
                 "\n\nPID 1 is a parent that starts the candidate as its child (`init` in traces), \
                  forwards every signal to it and waits for it alone.\n\nSteps after"
             ),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn a_case_with_readings_documents_each_and_says_which_kinds_are_left_out() {
+        let text = "title = \"t\"\nwhy = \"w\"\nsources = [\"s\"]\n[workload]\nrole = \"app\"\n\
+                    exec = \"missing\"\n[[must]]\nkind = \"pid1-exit-nonzero\"\n\
+                    [reading.system-manager]\nmust = [{ kind = \"no-escalation\" }]\n\
+                    [reading.app]\nnot_applicable = \"the app is PID 1\"\n";
+        let case =
+            crate::spec::parse_case(std::path::Path::new("x.toml"), text).expect("a valid case");
+        let page = render_cases(&[case]);
+        let expected = "Expectations (the default reading: every kind of candidate without a \
+                        reading of its own):\n\n\
+                        - must: PID 1 exits by itself with a non-zero code\n\n\
+                        Not applicable to app candidates (their runs read n/a and are not \
+                        executed): the app is PID 1\n\n\
+                        The system-manager reading:\n\n\
+                        - must: no SIGKILL escalation needed\n";
+        assert!(page.contains(expected), "{page}");
+        assert!(
+            page.contains("The workload's path names nothing (`exec = \"missing\"`)"),
             "{page}"
         );
     }

@@ -19,10 +19,18 @@ max-width:100%}h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em}\
 table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #d0d7de;padding:.25em .6em;\
 text-align:left;vertical-align:top}th{background:#f6f8fa}td.cell{text-align:center}\
 a.pass{color:#1a7f37}a.fail{color:#cf222e;font-weight:bold}a.unknown{color:#9a6700}\
-a.not-run{color:#57606a;font-style:italic}td.pass{background:#dafbe1}td.fail{background:#ffebe9}\
+a.not-run{color:#57606a;font-style:italic}a.n-a{color:#57606a}td.pass{background:#dafbe1}td.fail{background:#ffebe9}\
 td.unknown{background:#fff8c5}td.not-run{background:#f6f8fa}td.n-a{color:#57606a}\
 .figure{overflow-x:auto;border:1px solid #d0d7de;padding:.5em;background:#fff}\
 pre{background:#f6f8fa;padding:.8em;overflow-x:auto;font-size:.9em}.muted{color:#57606a}";
+
+/// An outcome as a CSS class: its name, with `n/a` as `n-a`.
+fn outcome_class(outcome: crate::matrix::Outcome) -> &'static str {
+    match outcome {
+        crate::matrix::Outcome::NotApplicable => "n-a",
+        other => other.name(),
+    }
+}
 
 /// The file name of a run's page: `CANDIDATE__CASE__PROFILE.html` (the snapshot's name).
 pub fn run_page_name(candidate: &str, case: &str, profile: &str) -> String {
@@ -85,7 +93,7 @@ pub fn render_index(matrix: &Matrix) -> String {
             for case in &grid.cases {
                 match grid.cells.get(&(*candidate, *case, *profile)) {
                     Some(run) => {
-                        let word = run.outcome.name();
+                        let word = outcome_class(run.outcome);
                         let _ = write!(
                             out,
                             "<td class=\"cell {word}\"><a class=\"{word}\" href=\"runs/{}\" \
@@ -117,7 +125,7 @@ pub fn render_run_page(matrix: &Matrix, run: &RunResult, timeline: Option<&Timel
         escape(&run.profile),
         escape(&title)
     );
-    let word = run.outcome.name();
+    let word = outcome_class(run.outcome);
     let _ = writeln!(
         out,
         "<p>Outcome: <a class=\"{word}\">{}</a>{}</p>",
@@ -188,6 +196,13 @@ pub fn render_run_page(matrix: &Matrix, run: &RunResult, timeline: Option<&Timel
         None => out.push_str("<p class=\"note\">No trace: the run did not get that far.</p>\n"),
     }
     out.push_str("<h2>Verdicts</h2>\n");
+    if let Some(kind) = run.reading {
+        let _ = writeln!(
+            out,
+            "<p class=\"note\">The case's {} reading applied.</p>",
+            kind.name()
+        );
+    }
     if run.verdicts.is_empty() {
         out.push_str("<p>None.</p>\n");
     } else {

@@ -44,6 +44,7 @@ mod tests {
             case: case.to_owned(),
             profile: "docker".to_owned(),
             outcome,
+            reading: None,
             reason: String::new(),
             stop_signal: "TERM".to_owned(),
             stop_why: "default TERM".to_owned(),
@@ -91,7 +92,7 @@ mod tests {
 
     fn matrix() -> Matrix {
         Matrix {
-            schema: 2,
+            schema: 3,
             observers: vec!["probe".to_owned(), "procfs".to_owned()],
             time_scale: 0.1,
             sandbox_mode: "root".to_owned(),
@@ -119,6 +120,10 @@ mod tests {
                 run("b", Outcome::Fail),
                 run("c", Outcome::Unknown),
                 run("d", Outcome::NotRun),
+                RunResult {
+                    reading: Some(crate::spec::CandidateKind::App),
+                    ..run("e", Outcome::NotApplicable)
+                },
             ],
         }
     }
@@ -159,7 +164,7 @@ mod tests {
                 "runs"
             ])
         );
-        assert_eq!(json["schema"], Value::from(2));
+        assert_eq!(json["schema"], Value::from(3));
         assert_eq!(json["observers"], serde_json::json!(["probe", "procfs"]));
         assert_eq!(json["time_scale"].as_f64(), Some(0.1));
         assert_eq!(json["sandbox_mode"], "root");
@@ -178,27 +183,30 @@ mod tests {
 
         let runs = json["runs"].as_array().ok_or("runs is an array")?;
         for run in runs {
-            assert_eq!(
-                keys(run),
-                set(&[
-                    "candidate",
-                    "candidate_version",
-                    "case",
-                    "profile",
-                    "outcome",
-                    "reason",
-                    "stop_signal",
-                    "stop_why",
-                    "grace_ms",
-                    "killed_without_cleanup",
-                    "verdicts",
-                    "trace"
-                ])
-            );
+            let mut expected = set(&[
+                "candidate",
+                "candidate_version",
+                "case",
+                "profile",
+                "outcome",
+                "reason",
+                "stop_signal",
+                "stop_why",
+                "grace_ms",
+                "killed_without_cleanup",
+                "verdicts",
+                "trace",
+            ]);
+            // Which kind's own reading applied: only when it was not the default one.
+            if run["case"] == "e" {
+                expected.insert("reading");
+                assert_eq!(run["reading"], "app");
+            }
+            assert_eq!(keys(run), expected);
         }
         assert_eq!(
             strings(runs.iter(), "outcome"),
-            ["pass", "fail", "unknown", "not-run"]
+            ["pass", "fail", "unknown", "not-run", "n/a"]
         );
         assert_eq!(runs[0]["grace_ms"], Value::from(1000));
         assert_eq!(

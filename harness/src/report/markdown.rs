@@ -160,14 +160,15 @@ pub fn render_profiles(matrix: &Matrix) -> String {
     out
 }
 
-/// "Why it failed": every run that did not pass, with its reason.
+/// "Why it failed": every run that did not pass and was not `n/a`, with its reason; then the
+/// `n/a` runs, one line per case and reason.
 fn render_failures(out: &mut String, matrix: &Matrix) {
     out.push_str("## Why it failed\n\n");
     let mut any = false;
     for run in matrix
         .runs
         .iter()
-        .filter(|run| run.outcome != Outcome::Pass)
+        .filter(|run| !matches!(run.outcome, Outcome::Pass | Outcome::NotApplicable))
     {
         any = true;
         let reason = if run.reason.is_empty() {
@@ -186,6 +187,43 @@ fn render_failures(out: &mut String, matrix: &Matrix) {
     }
     if !any {
         out.push_str("Every run passed.\n");
+    }
+    out.push('\n');
+    render_not_applicable(out, matrix);
+}
+
+/// "Not applicable": which candidates a case's reading leaves out, and why; these runs were
+/// not executed.
+fn render_not_applicable(out: &mut String, matrix: &Matrix) {
+    let mut groups: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+    for run in matrix
+        .runs
+        .iter()
+        .filter(|run| run.outcome == Outcome::NotApplicable)
+    {
+        let found = groups
+            .iter_mut()
+            .find(|(case, reason, _)| *case == run.case && *reason == run.reason);
+        match found {
+            Some((_, _, candidates)) if candidates.contains(&run.candidate.as_str()) => {}
+            Some((_, _, candidates)) => candidates.push(&run.candidate),
+            None => groups.push((&run.case, &run.reason, vec![&run.candidate])),
+        }
+    }
+    if groups.is_empty() {
+        return;
+    }
+    out.push_str("## Not applicable\n\n");
+    push_line(
+        out,
+        "Runs a case's reading for the candidate's kind leaves out; they were not executed.",
+    );
+    out.push('\n');
+    for (case, reason, candidates) in groups {
+        push_line(
+            out,
+            &format!("- {case} ({}): {reason}", candidates.join(", ")),
+        );
     }
     out.push('\n');
 }
@@ -281,6 +319,7 @@ fn outcome_word(outcome: Outcome) -> &'static str {
         Outcome::Fail => "**FAIL**",
         Outcome::Unknown => "unknown",
         Outcome::NotRun => "not run",
+        Outcome::NotApplicable => "n/a",
     }
 }
 
@@ -328,6 +367,7 @@ pub(super) mod tests {
             case: case.to_owned(),
             profile: profile.to_owned(),
             outcome,
+            reading: None,
             reason: reason.to_owned(),
             stop_signal: "TERM".to_owned(),
             stop_why: "default TERM".to_owned(),
@@ -455,6 +495,37 @@ pub(super) mod tests {
         assert!(
             text.contains(
                 "## Killed without cleanup\n\n- sh × graceful-term (docker): app, worker\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn matrix_md_lists_n_a_runs_apart_from_failures_once_per_case_and_reason() {
+        let mut matrix = matrix();
+        for (candidate, profile) in [
+            ("systemd", "docker"),
+            ("systemd", "podman"),
+            ("sh", "docker"),
+        ] {
+            let mut run = run(
+                candidate,
+                "zombie-reaping",
+                profile,
+                Outcome::NotApplicable,
+                "a manager restarts what fails",
+            );
+            run.reading = Some(crate::spec::CandidateKind::SystemManager);
+            matrix.runs.push(run);
+        }
+        let text = render_markdown(&matrix);
+        assert!(text.contains("| systemd | not run | n/a |\n"), "{text}");
+        assert!(!text.contains("- n/a"), "n/a is no failure: {text}");
+        assert!(
+            text.contains(
+                "## Not applicable\n\nRuns a case's reading for the candidate's kind leaves out; \
+                 they were not executed.\n\n\
+                 - zombie-reaping (systemd, sh): a manager restarts what fails\n"
             ),
             "{text}"
         );

@@ -15,9 +15,10 @@ use pid1check_probe::{Event, Report, SOCKET_FILE, WORKLOAD_FILE};
 use super::spec::RunSpec;
 use super::witness::RunWitness;
 use crate::observe::{BlockedRead, NamespaceProcess, blocks_signal, scan_namespace};
+use crate::plan::NOT_EXECUTABLE_WORKLOAD_FILE;
 use crate::sandbox::{Inside, Pid1, exec_inside, spawn_pid1, sys};
 use crate::signal::SignalNumber;
-use crate::spec::{Step, Target};
+use crate::spec::{Step, Target, WorkloadExec};
 use crate::stop::StopSignal;
 use crate::trace::{Action, ActionKind, ExecResult, ExitStatus, RunEnd, Trace};
 
@@ -104,6 +105,13 @@ fn open_channel(spec: &RunSpec) -> Result<OwnedFd, String> {
     let workload_path = channel.join(WORKLOAD_FILE);
     std::fs::write(&workload_path, workload)
         .map_err(|e| format!("writing {}: {e}", workload_path.display()))?;
+    if spec.workload_exec == WorkloadExec::NotExecutable {
+        // A script without any execute bit: execve(2) fails with EACCES, even for root.
+        let path = channel.join(NOT_EXECUTABLE_WORKLOAD_FILE);
+        std::fs::write(&path, "#!/bin/sh\nexit 0\n")
+            .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)))
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
     let socket_path = channel.join(SOCKET_FILE);
     let _ = std::fs::remove_file(&socket_path);
     let socket = socket(
@@ -183,6 +191,30 @@ impl Driver {
             return;
         }
         let ready_by = monotonic_ns() + ms_to_ns(spec.ready_timeout_ms);
+        if spec.workload_exec == WorkloadExec::Probe {
+            if !self.wait_ready(spec, ready_by) {
+                return;
+            }
+            self.record(ActionKind::Ready);
+            self.observe_ready();
+        } else {
+            // Nothing will report: give PID 1 the time a workload gets to start, to fail its
+            // exec and exit by itself; the steps (a stop) then end it if it stays.
+            self.wait_until(ready_by, |run| run.pid1_status.is_some());
+        }
+        for step in &spec.steps {
+            if self.end != RunEnd::Completed {
+                return;
+            }
+            self.step(step, spec);
+        }
+        // Every plan ends with a stop step, so PID 1 is gone or SIGKILLed; wait for it.
+        self.wait_until(self.deadline, |run| run.pid1_status.is_some());
+    }
+
+    /// Wait until every ready role has reported `started`; otherwise mark the run as never
+    /// ready and return false.
+    fn wait_ready(&mut self, spec: &RunSpec, ready_by: u64) -> bool {
         let ready = self.wait_until(ready_by, |run| {
             spec.ready_roles
                 .iter()
@@ -200,18 +232,9 @@ impl Driver {
                     pid1: self.pid1_status,
                 };
             }
-            return;
+            return false;
         }
-        self.record(ActionKind::Ready);
-        self.observe_ready();
-        for step in &spec.steps {
-            if self.end != RunEnd::Completed {
-                return;
-            }
-            self.step(step, spec);
-        }
-        // Every plan ends with a stop step, so PID 1 is gone or SIGKILLed; wait for it.
-        self.wait_until(self.deadline, |run| run.pid1_status.is_some());
+        true
     }
 
     /// The profile's stop sequence: the preStop hook (bounded by the grace period), the stop
@@ -355,6 +378,14 @@ impl Driver {
                     let until = monotonic_ns() + ms_to_ns(*within_ms);
                     self.run_inside(spec, command, false, until);
                 }
+            }
+            Step::WaitExit { role, within_ms } if role == "pid1" => {
+                let until = monotonic_ns() + ms_to_ns(*within_ms);
+                let exited = self.wait_until(until, |run| run.pid1_status.is_some());
+                self.record(ActionKind::WaitedExit {
+                    role: role.clone(),
+                    exited,
+                });
             }
             Step::WaitExit { role, within_ms } => {
                 let until = monotonic_ns() + ms_to_ns(*within_ms);

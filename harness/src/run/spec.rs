@@ -6,7 +6,7 @@ use pid1check_probe::Workload;
 
 use crate::observe::witness::WitnessPlan;
 use crate::sandbox::SandboxSpec;
-use crate::spec::Step;
+use crate::spec::{Step, WorkloadExec};
 use crate::stop::StopSequence;
 
 /// One fully resolved run.
@@ -16,6 +16,11 @@ pub struct RunSpec {
     pub sandbox: SandboxSpec,
     /// The workload the probe becomes (written to the channel directory).
     pub workload: Workload,
+    /// What `{workload}` in PID 1's argv is: with a path that cannot be executed, the launcher
+    /// waits (up to `ready_timeout_ms`) for PID 1 to exit by itself instead of for the
+    /// workload's start reports, and writes the non-executable file into the channel.
+    #[serde(default)]
+    pub workload_exec: WorkloadExec,
     /// Roles that must report `started` before the steps begin.
     pub ready_roles: Vec<String>,
     /// How long the workload may take to become ready.

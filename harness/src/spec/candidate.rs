@@ -60,7 +60,7 @@ pub struct ImageFile {
 }
 
 /// What sort of PID 1 a candidate is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CandidateKind {
     /// Starts one command and forwards signals to it (tini, dumb-init, catatonit).
@@ -71,6 +71,26 @@ pub enum CandidateKind {
     App,
     /// A service manager with its own shutdown protocol (systemd, s6, runit, sysvinit).
     SystemManager,
+}
+
+impl CandidateKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [CandidateKind; 4] = [
+        CandidateKind::Forwarder,
+        CandidateKind::Shell,
+        CandidateKind::App,
+        CandidateKind::SystemManager,
+    ];
+
+    /// The spelling in candidate and case files (`system-manager`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CandidateKind::Forwarder => "forwarder",
+            CandidateKind::Shell => "shell",
+            CandidateKind::App => "app",
+            CandidateKind::SystemManager => "system-manager",
+        }
+    }
 }
 
 /// Where a candidate's binary comes from.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::signal::SignalNumber;
+use crate::spec::CandidateKind;
 
 /// One scenario, loaded from `cases/NAME.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,23 +36,88 @@ pub struct Case {
     /// Expectations whose failure is reported without failing the run.
     #[serde(default)]
     pub should: Vec<ExpectationKind>,
+    /// Readings of their own for some kinds of candidate (`[reading.system-manager]`): a
+    /// system manager answers "did the app catch RTMIN+3" by stopping its services instead.
+    /// Every kind without one takes the default reading, `must` and `should` above.
+    #[serde(default)]
+    pub reading: BTreeMap<CandidateKind, Reading>,
 }
 
 impl Case {
-    /// Every expectation with its level, `must` first, in file order.
-    pub fn expectations(&self) -> Vec<Expectation> {
-        let tag = |level: Level| {
-            move |kind: &ExpectationKind| Expectation {
-                level,
-                kind: kind.clone(),
-            }
-        };
-        self.must
-            .iter()
-            .map(tag(Level::Must))
-            .chain(self.should.iter().map(tag(Level::Should)))
-            .collect()
+    /// The expectations that apply to a candidate of `kind`, with their levels (`must` first,
+    /// in file order), or why the case says nothing about that kind.
+    pub fn expectations(&self, kind: CandidateKind) -> Applies {
+        match self.reading.get(&kind) {
+            None => Applies::Judge {
+                reading: None,
+                expectations: tagged(&self.must, &self.should),
+            },
+            Some(Reading {
+                not_applicable: Some(reason),
+                ..
+            }) => Applies::NotApplicable {
+                reading: kind,
+                reason: reason.clone(),
+            },
+            Some(reading) => Applies::Judge {
+                reading: Some(kind),
+                expectations: tagged(&reading.must, &reading.should),
+            },
+        }
     }
+
+    /// The default reading's expectations: what every kind without a reading of its own gets.
+    pub fn default_expectations(&self) -> Vec<Expectation> {
+        tagged(&self.must, &self.should)
+    }
+}
+
+fn tagged(must: &[ExpectationKind], should: &[ExpectationKind]) -> Vec<Expectation> {
+    let tag = |level: Level| {
+        move |kind: &ExpectationKind| Expectation {
+            level,
+            kind: kind.clone(),
+        }
+    };
+    must.iter()
+        .map(tag(Level::Must))
+        .chain(should.iter().map(tag(Level::Should)))
+        .collect()
+}
+
+/// A case's reading for one kind of candidate: its own expectations, or a statement that the
+/// case says nothing about that kind (exactly one of the two; the loader checks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reading {
+    /// Expectations whose failure fails the run.
+    #[serde(default)]
+    pub must: Vec<ExpectationKind>,
+    /// Expectations whose failure is reported without failing the run.
+    #[serde(default)]
+    pub should: Vec<ExpectationKind>,
+    /// Why the case does not apply to this kind: its runs are not executed and read `n/a`.
+    #[serde(default)]
+    pub not_applicable: Option<String>,
+}
+
+/// Which reading of a case applies to one candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applies {
+    /// Judge these expectations.
+    Judge {
+        /// The kind whose own reading they are; `None` for the default reading.
+        reading: Option<CandidateKind>,
+        /// The expectations with their levels.
+        expectations: Vec<Expectation>,
+    },
+    /// The case says nothing about this kind: the run is not executed.
+    NotApplicable {
+        /// The kind whose reading says so.
+        reading: CandidateKind,
+        /// Why, as the case states it.
+        reason: String,
+    },
 }
 
 /// What a case asks of the sandbox beyond what every run gets (`[sandbox]`).
@@ -180,6 +246,34 @@ pub struct Node {
     /// Exit code for `exit_after_ms`.
     #[serde(default)]
     pub exit_code: i32,
+    /// What the candidate is given to execute as the workload: the probe, or (on the root
+    /// only, without children) a path that cannot be executed, to see how PID 1 reports it.
+    #[serde(default)]
+    pub exec: WorkloadExec,
+}
+
+/// What stands in PID 1's argv for `{workload}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkloadExec {
+    /// The probe: the workload runs as scripted.
+    #[default]
+    Probe,
+    /// A path where nothing exists: `execve` fails with ENOENT (a shell's 127).
+    Missing,
+    /// A file without any execute bit: `execve` fails with EACCES (a shell's 126).
+    NotExecutable,
+}
+
+impl WorkloadExec {
+    /// The spelling in case files.
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadExec::Probe => "probe",
+            WorkloadExec::Missing => "missing",
+            WorkloadExec::NotExecutable => "not-executable",
+        }
+    }
 }
 
 /// Process-group and session placement of a node.
@@ -266,9 +360,10 @@ pub enum Step {
         /// Stop waiting after this long; the step then records a timeout.
         within_ms: u64,
     },
-    /// Wait until a workload process reports that it is exiting (bounded).
+    /// Wait until a workload process reports that it is exiting, or, for `pid1`, until PID 1
+    /// has exited (bounded).
     WaitExit {
-        /// Role to wait for.
+        /// Role to wait for, or `pid1`.
         role: String,
         /// Give up after this long; the step then records a timeout.
         within_ms: u64,
@@ -423,4 +518,13 @@ pub enum ExpectationKind {
         /// The fatal signal.
         signal: SignalNumber,
     },
+    /// PID 1 exited by itself, before the runtime signalled it, with a non-zero exit code: an
+    /// init that exits 0 when its command could not start hides the failure from the runtime.
+    Pid1ExitNonzero,
+    /// PID 1 exited before the runtime began its stop sequence: a system manager asked to halt
+    /// by a signal of its own (podman's RTMIN+3) must not need the runtime's stop signal too.
+    Pid1ExitsBeforeStop,
+    /// PID 1's console output (what `docker logs` shows) names the workload's path, so a user
+    /// learns which command could not start.
+    ConsoleNamesWorkload,
 }

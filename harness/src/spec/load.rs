@@ -472,6 +472,51 @@ mod tests {
             "10:8: workload.role",
             "the role \"init\" is reserved",
         ),
+        (
+            "reading-kind-unknown",
+            "9:10: reading.system-mangler",
+            "unknown variant `system-mangler`, expected one of",
+        ),
+        (
+            "reading-both",
+            "11:18: reading.app.not_applicable",
+            "either `not_applicable` or expectations, not both",
+        ),
+        (
+            "reading-empty",
+            "9:1: reading.forwarder",
+            "the forwarder reading is empty",
+        ),
+        (
+            "reading-not-applicable-blank",
+            "10:18: reading.shell.not_applicable",
+            "is empty: say why",
+        ),
+        (
+            "reading-role-unknown",
+            "12:29: reading.system-manager.must[1].role",
+            "no workload process has the role \"service\" (roles: app)",
+        ),
+        (
+            "reading-field-unknown",
+            "10:1: reading.app.may",
+            "unknown field `may`",
+        ),
+        (
+            "exec-on-child",
+            "11:8: workload.children[0].exec",
+            "only the root of the workload",
+        ),
+        (
+            "exec-with-children",
+            "8:8: workload.exec",
+            "starts nothing: drop its children",
+        ),
+        (
+            "exec-unknown",
+            "8:8: workload.exec",
+            "unknown variant `absent`",
+        ),
     ];
 
     const INVALID_CANDIDATES: &[(&str, &str, &str)] = &[
@@ -632,6 +677,8 @@ mod tests {
             [
                 "deep-tree",
                 "double-stop",
+                "exec-failure",
+                "exec-not-executable",
                 "exit-by-signal",
                 "exit-code",
                 "grace-escalation",
@@ -644,6 +691,8 @@ mod tests {
                 "not-pid1",
                 "orphan-reaping",
                 "quit-forward",
+                "rtmin3",
+                "rtmin4",
                 "sigchld-not-forwarded",
                 "slow-cleanup",
                 "term-forward",

@@ -8,8 +8,8 @@ mod profile;
 
 pub use candidate::{Candidate, CandidateKind, ImageFile, ImageWorkload, Install};
 pub use case::{
-    Behaviour, Case, CaseSandbox, Expectation, ExpectationKind, Level, Node, Pid1Process,
-    Placement, SignalRef, Step, StopPlan, Target,
+    Applies, Behaviour, Case, CaseSandbox, Expectation, ExpectationKind, Level, Node, Pid1Process,
+    Placement, Reading, SignalRef, Step, StopPlan, Target, WorkloadExec,
 };
 pub use load::{
     LoadError, Loaded, Location, Named, load_candidate, load_candidates, load_case, load_cases,

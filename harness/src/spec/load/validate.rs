@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::signal::SignalNumber;
 use crate::spec::{
     Candidate, CandidateKind, Case, ExpectationKind, Install, Node, Profile, SignalRef, Step,
-    Target,
+    Target, WorkloadExec,
 };
 use crate::stop::check_profile;
 
@@ -115,6 +115,8 @@ pub(super) fn validate_case(case: &Case, doc: &Doc<'_>) -> Result<(), Invalid> {
                     ));
                 }
             }
+            // `pid1`: wait for PID 1 to exit by itself, as a runtime waits out its grace.
+            Step::WaitExit { role, .. } if role == "pid1" => {}
             Step::WaitExit { role, .. } => role_exists(role, here.key("role"))?,
             Step::ScanZombies { label, .. } => {
                 if let Some(first) = labels.get(label.as_str()) {
@@ -140,7 +142,74 @@ pub(super) fn validate_case(case: &Case, doc: &Doc<'_>) -> Result<(), Invalid> {
         }
     }
 
-    for (level, list) in [("must", &case.must), ("should", &case.should)] {
+    let known = Known {
+        roles: &roles,
+        labels: &labels,
+    };
+    check_expectations(&case.must, &case.should, &root, &known)?;
+    let readings = root.key("reading");
+    for (kind, reading) in &case.reading {
+        let here = readings.key(kind.name());
+        let expects = !reading.must.is_empty() || !reading.should.is_empty();
+        match (&reading.not_applicable, expects) {
+            (Some(reason), false) => not_blank(
+                reason,
+                here.key("not_applicable"),
+                "say why the case says nothing about this kind of candidate",
+            )?,
+            (Some(_), true) => {
+                return Err(at(
+                    here.key("not_applicable"),
+                    format!(
+                        "a reading is either `not_applicable` or expectations, not both: drop \
+                         this line or the reading's must/should for {}",
+                        kind.name()
+                    ),
+                ));
+            }
+            (None, false) => {
+                return Err(at(
+                    here,
+                    format!(
+                        "the {} reading is empty: give it `must`/`should` expectations, or \
+                         `not_applicable = \"why\"`",
+                        kind.name()
+                    ),
+                ));
+            }
+            (None, true) => check_expectations(&reading.must, &reading.should, &here, &known)?,
+        }
+    }
+    Ok(())
+}
+
+/// What expectations may refer to: the workload's roles and the zombie scans' labels.
+struct Known<'a> {
+    roles: &'a BTreeMap<String, FieldPath>,
+    labels: &'a BTreeMap<&'a str, FieldPath>,
+}
+
+/// Every `must` and `should` expectation under `root` names a role and a scan that exist and
+/// has the fields its kind needs.
+fn check_expectations(
+    must: &[ExpectationKind],
+    should: &[ExpectationKind],
+    root: &FieldPath,
+    known: &Known<'_>,
+) -> Result<(), Invalid> {
+    let role_exists = |role: &str, path: FieldPath| {
+        if known.roles.contains_key(role) {
+            Ok(())
+        } else {
+            let roles = known.roles.keys().cloned().collect::<Vec<_>>().join(", ");
+            Err(at(
+                path,
+                format!("no workload process has the role {role:?} (roles: {roles})"),
+            ))
+        }
+    };
+    let labels = known.labels;
+    for (level, list) in [("must", must), ("should", should)] {
         for (index, expectation) in list.iter().enumerate() {
             let here = root.key(level).index(index);
             match expectation {
@@ -182,7 +251,10 @@ pub(super) fn validate_case(case: &Case, doc: &Doc<'_>) -> Result<(), Invalid> {
                 },
                 ExpectationKind::NoEscalation
                 | ExpectationKind::Escalated
-                | ExpectationKind::NoSurvivors => {}
+                | ExpectationKind::NoSurvivors
+                | ExpectationKind::Pid1ExitNonzero
+                | ExpectationKind::Pid1ExitsBeforeStop
+                | ExpectationKind::ConsoleNamesWorkload => {}
             }
         }
     }
@@ -255,8 +327,25 @@ fn check_node(
         spelled.insert(signal, key);
     }
 
+    if node.exec != WorkloadExec::Probe && !node.children.is_empty() {
+        return Err(at(
+            path.key("exec"),
+            format!(
+                "a workload that cannot be executed (`exec = \"{}\"`) starts nothing: drop its \
+                 children",
+                node.exec.name()
+            ),
+        ));
+    }
     for (index, child) in node.children.iter().enumerate() {
-        check_node(child, &path.key("children").index(index), roles, doc)?;
+        let here = path.key("children").index(index);
+        if child.exec != WorkloadExec::Probe {
+            return Err(at(
+                here.key("exec"),
+                "only the root of the workload is what PID 1 executes: `exec` belongs there",
+            ));
+        }
+        check_node(child, &here, roles, doc)?;
     }
     Ok(())
 }
