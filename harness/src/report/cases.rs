@@ -46,6 +46,12 @@ fn step_words(step: &Step) -> String {
         Step::ScanZombies { label, settle_ms } => {
             format!("scan for zombies ({label}, {settle_ms} ms to settle)")
         }
+        Step::ScanStates { label, settle_ms } => {
+            format!("scan for stopped processes ({label}, after {settle_ms} ms)")
+        }
+        Step::Freeze { within_ms } => {
+            format!("SIGSTOP to every process of the container (within {within_ms} ms)")
+        }
         Step::Pause { ms } => format!("pause {ms} ms"),
     }
 }

@@ -68,7 +68,9 @@ fn matches_its_snapshot(
         "double-stop",
         "main-exits-first",
         "zombie-storm",
-        "deep-tree"
+        "deep-tree",
+        "job-control",
+        "stop-while-frozen"
     )]
     case_name: &str,
 ) {
