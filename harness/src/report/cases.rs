@@ -88,4 +88,27 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn freezes_and_state_scans_read_as_what_they_do() {
+        let text = "title = \"t\"\nwhy = \"w\"\nsources = [\"s\"]\n[workload]\nrole = \"app\"\n\
+                    [stop]\nsteps = [{ kind = \"freeze\", within_ms = 1000 }, \
+                    { kind = \"scan-states\", label = \"frozen\", settle_ms = 50 }, \
+                    { kind = \"stop\" }]\n[[must]]\nkind = \"not-stopped\"\n\
+                    scan = \"frozen\"\nrole = \"pid1\"\n";
+        let case = crate::spec::parse_case(std::path::Path::new("frozen.toml"), text)
+            .expect("a valid case");
+        let page = render_cases(&[case]);
+        for line in [
+            "Steps after the workload is ready: SIGSTOP to every process of the container \
+             (within 1000 ms), then scan for stopped processes (frozen, after 50 ms), then the \
+             runtime's stop sequence.",
+            "- must: pid1 not stopped at frozen",
+        ] {
+            assert!(
+                page.lines().any(|l| l == line),
+                "no line {line:?} in:\n{page}"
+            );
+        }
+    }
 }
