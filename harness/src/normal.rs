@@ -83,6 +83,10 @@ pub(crate) mod event {
     pub const WAITED_EXIT: &str = "waited-exit";
     /// A zombie scan ended.
     pub const ZOMBIE_SCAN: &str = "zombie-scan";
+    /// A state scan ended: which processes were stopped.
+    pub const STATE_SCAN: &str = "state-scan";
+    /// The runtime froze the container (SIGSTOP to every process).
+    pub const FROZE: &str = "froze";
     /// The survivor scan after PID 1 was reaped.
     pub const SURVIVOR_SCAN: &str = "survivor-scan";
     /// PID 1 exited, as its parent saw it.
@@ -107,7 +111,7 @@ pub(crate) mod event {
     pub const SIGNAL_QUEUED: &str = "signal-queued";
 
     /// Every name, for the width of the event column.
-    pub const ALL: [&str; 21] = [
+    pub const ALL: [&str; 23] = [
         STARTED,
         CAUGHT,
         REAPED,
@@ -120,6 +124,8 @@ pub(crate) mod event {
         EXEC_ENDED,
         WAITED_EXIT,
         ZOMBIE_SCAN,
+        STATE_SCAN,
+        FROZE,
         SURVIVOR_SCAN,
         EXITED,
         VANISHED,
@@ -306,6 +312,18 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
                         None,
                         zombie_scan_detail(label, &names.join(", ")),
                     )
+                }
+                ActionKind::StateScan { label, stopped } => runtime(
+                    event::STATE_SCAN,
+                    None,
+                    state_scan_detail(label, &roles.list(stopped)),
+                ),
+                ActionKind::Froze { stopped, running } => {
+                    let mut detail = format!("stopped=[{}]", roles.list(stopped));
+                    if !running.is_empty() {
+                        let _ = write!(detail, " running=[{}]", roles.list(running));
+                    }
+                    runtime(event::FROZE, None, detail)
                 }
                 ActionKind::SurvivorScan { survivors } => runtime(
                     event::SURVIVOR_SCAN,
@@ -568,6 +586,11 @@ pub(crate) fn zombie_scan_detail(label: &str, zombies: &str) -> String {
     format!("label={label} zombies=[{zombies}]")
 }
 
+/// Detail of a `state-scan` event; `stopped` is the sorted, comma-separated role list.
+pub(crate) fn state_scan_detail(label: &str, stopped: &str) -> String {
+    format!("label={label} stopped=[{stopped}]")
+}
+
 /// Namespace pid → role, built from the probes' reports.
 struct Roles {
     by_pid: BTreeMap<i32, String>,
@@ -597,6 +620,13 @@ impl Roles {
 
     fn name(&self, pid: i32) -> &str {
         self.by_pid.get(&pid).map_or(OTHER, String::as_str)
+    }
+
+    /// The names of `pids`, sorted, each once, comma-separated: how many helpers an init
+    /// has (`other`) is its own business.
+    fn list(&self, pids: &[i32]) -> String {
+        let names: BTreeSet<&str> = pids.iter().map(|&pid| self.name(pid)).collect();
+        names.into_iter().collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -1150,6 +1180,45 @@ pub(crate) mod tests {
                 "before-stop runtime signal-sent USR1 to=worker",
                 "after-stop-signal runtime signal-sent TERM to=pid1 (stop signal)",
                 "after-stop-signal runtime signal-sent TERM to=pid1 (stop signal)",
+            ]
+        );
+    }
+
+    #[test]
+    fn scans_and_freezes_name_each_stopped_role_once() {
+        let trace = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .started(2, "worker", 3, [2, 1, 1])
+            .ready(3)
+            .action(
+                4,
+                ActionKind::Froze {
+                    stopped: vec![1, 2, 3, 7, 8],
+                    running: Vec::new(),
+                },
+            )
+            .action(
+                5,
+                ActionKind::Froze {
+                    stopped: vec![1],
+                    running: vec![3, 9],
+                },
+            )
+            .action(
+                6,
+                ActionKind::StateScan {
+                    label: "frozen".to_owned(),
+                    stopped: vec![8, 3, 7],
+                },
+            )
+            .build();
+        assert_eq!(
+            lines(&normalise(&trace, &tree()))[2..6],
+            [
+                "before-stop runtime ready -",
+                "before-stop runtime froze - stopped=[app, other, pid1, worker]",
+                "before-stop runtime froze - stopped=[pid1] running=[other, worker]",
+                "before-stop runtime state-scan - label=frozen stopped=[other, worker]",
             ]
         );
     }

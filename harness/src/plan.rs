@@ -215,7 +215,9 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
                 within_ms: scale(*within_ms),
             },
             // A tolerance for the scheduler, not a modelled wait: never scaled.
-            Step::ScanZombies { .. } => step.clone(),
+            Step::ScanZombies { .. } | Step::ScanStates { .. } | Step::Freeze { .. } => {
+                step.clone()
+            }
             Step::Pause { ms } => Step::Pause { ms: scale(*ms) },
             Step::Exec { command, within_ms } => Step::Exec {
                 command: command.clone(),

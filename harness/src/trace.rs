@@ -100,6 +100,20 @@ pub enum ActionKind {
         /// The most zombies seen at once during the scan.
         peak: usize,
     },
+    /// A state scan of the namespace.
+    StateScan {
+        /// The step's label.
+        label: String,
+        /// Namespace pids of the processes stopped (state `T`) when the scan ended.
+        stopped: Vec<i32>,
+    },
+    /// The runtime froze the container: SIGSTOP to every process of the namespace.
+    Froze {
+        /// Namespace pids seen stopped when the freeze ended.
+        stopped: Vec<i32>,
+        /// Namespace pids still not stopped when its time ran out (zombies aside).
+        running: Vec<i32>,
+    },
     /// PID 1 exited, as its parent saw it.
     Pid1Exited {
         /// Exit status.

@@ -183,6 +183,7 @@ pub fn describe(kind: &ExpectationKind) -> String {
             format!("{role} exited cleanly with code {code}")
         }
         ExpectationKind::NoZombies { scan } => format!("no zombies at {scan}"),
+        ExpectationKind::NotStopped { scan, role } => format!("{role} not stopped at {scan}"),
         ExpectationKind::Pid1Exit { code, signal } => match (code, signal) {
             (Some(code), None) => format!("PID 1 exits with code {code}"),
             (None, Some(signal)) => format!("PID 1 is ended by {signal}"),
@@ -232,7 +233,9 @@ fn needs(kind: &ExpectationKind) -> Option<Observer> {
         ExpectationKind::Caught { .. }
         | ExpectationKind::NotCaught { .. }
         | ExpectationKind::ExitedCleanly { .. } => Some(Observer::Probe),
-        ExpectationKind::NoZombies { .. } | ExpectationKind::NoSurvivors => Some(Observer::Procfs),
+        ExpectationKind::NoZombies { .. }
+        | ExpectationKind::NotStopped { .. }
+        | ExpectationKind::NoSurvivors => Some(Observer::Procfs),
         ExpectationKind::Pid1Exit { .. }
         | ExpectationKind::Pid1ExitNonzero
         | ExpectationKind::Pid1ExitsBeforeStop
@@ -294,6 +297,7 @@ impl<'a> Facts<'a> {
             },
             ExpectationKind::ExitedCleanly { role, code } => self.exited_cleanly(role, *code),
             ExpectationKind::NoZombies { scan } => self.no_zombies(scan),
+            ExpectationKind::NotStopped { scan, role } => self.not_stopped(scan, role),
             ExpectationKind::Pid1Exit { code, signal } => self.pid1_exit(*code, *signal),
             ExpectationKind::NoEscalation => self.escalation(false),
             ExpectationKind::Escalated => self.escalation(true),
@@ -454,6 +458,47 @@ impl<'a> Facts<'a> {
             Some(e) => fail(cite(e)),
             None => unknown(self.with_run_end("scan did not run: run ended before it")),
         }
+    }
+
+    /// `role` (or PID 1, by whatever name it has in the trace) is not in the stopped list of
+    /// the state scan labelled `scan`.
+    fn not_stopped(&self, scan: &str, role: &str) -> Decision {
+        let prefix = format!("label={scan} stopped=[");
+        let found = self.trace.events.iter().find_map(|e| {
+            let list = e.detail.strip_prefix(&prefix)?.strip_suffix(']')?;
+            (e.event == event::STATE_SCAN).then_some((e, list))
+        });
+        let Some((e, list)) = found else {
+            return unknown(self.with_run_end("scan did not run: run ended before it"));
+        };
+        let name = if role == PID1 {
+            self.pid1_name()
+        } else if self.started(role).is_none() {
+            return unknown(format!(
+                "{}: a process that never ran cannot be seen stopped",
+                self.never_started(role)
+            ));
+        } else {
+            role
+        };
+        if list.split(", ").any(|stopped| stopped == name) {
+            fail(format!("{name} was stopped: {}", cite(e)))
+        } else {
+            pass(cite(e))
+        }
+    }
+
+    /// The name PID 1 goes by in the trace: a workload role when the candidate execs the app
+    /// itself (its parent is outside the namespace), else `pid1`.
+    fn pid1_name(&self) -> &'a str {
+        self.pid1_exited()
+            .or_else(|| {
+                self.trace
+                    .events
+                    .iter()
+                    .find(|e| e.event == event::STARTED && e.detail.starts_with("ppid=outside "))
+            })
+            .map_or(PID1, |e| e.role.as_str())
     }
 
     fn pid1_exit(&self, code: Option<i32>, signal: Option<SignalNumber>) -> Decision {
@@ -1077,6 +1122,101 @@ mod tests {
 
         let (result, _) = one(scan("clean"), &graceful(), &[Observer::Probe]);
         assert_eq!(result, VerdictResult::Unknown);
+    }
+
+    /// The tree of most tests, where dumb-init-like PID 1 stopped the worker, and PID 1 itself
+    /// (pid 1) shows up in a second scan.
+    fn stopped_scans() -> Trace {
+        let scan = |label: &str, stopped: Vec<i32>| ActionKind::StateScan {
+            label: label.to_owned(),
+            stopped,
+        };
+        TraceBuilder::new()
+            .started(1, "app", 2, [1, 2, 2])
+            .started(2, "worker", 3, [2, 2, 2])
+            .started(3, "daemon", 4, [2, 4, 4])
+            .ready(4)
+            .action(5, scan("after-tstp", vec![3]))
+            .action(6, scan("frozen", vec![4, 1, 2, 3]))
+            .action(7, scan("after-cont", Vec::new()))
+            .stop(10, TERM)
+            .pid1_exited(20, ExitStatus::Exited { code: 0 })
+            .build()
+    }
+
+    fn not_stopped(scan: &str, role: &str) -> ExpectationKind {
+        ExpectationKind::NotStopped {
+            scan: scan.to_owned(),
+            role: role.to_owned(),
+        }
+    }
+
+    #[test]
+    fn not_stopped_reads_the_scan_by_its_label() {
+        let trace = stopped_scans();
+        let (result, evidence) = one(not_stopped("after-tstp", "app"), &trace, BASELINE);
+        assert_eq!(result, VerdictResult::Pass, "{evidence}");
+        assert_eq!(
+            evidence,
+            "runtime: state-scan label=after-tstp stopped=[worker] in before-stop"
+        );
+        let (result, evidence) = one(not_stopped("after-tstp", "worker"), &trace, BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert_eq!(
+            evidence,
+            "worker was stopped: runtime: state-scan label=after-tstp stopped=[worker] \
+             in before-stop"
+        );
+        let (result, _) = one(not_stopped("after-cont", "worker"), &trace, BASELINE);
+        assert_eq!(result, VerdictResult::Pass);
+        // A label that is a prefix of another is not that scan.
+        let (result, evidence) = one(not_stopped("after", "app"), &trace, BASELINE);
+        assert_eq!(result, VerdictResult::Unknown);
+        assert_eq!(evidence, "scan did not run: run ended before it");
+        let (result, _) = one(not_stopped("after-tstp", "app"), &trace, &[Observer::Probe]);
+        assert_eq!(result, VerdictResult::Unknown, "needs the /proc observer");
+    }
+
+    #[test]
+    fn not_stopped_pid1_means_pid1_by_whatever_name_it_has() {
+        let trace = stopped_scans();
+        let (result, evidence) = one(not_stopped("frozen", "pid1"), &trace, BASELINE);
+        assert_eq!(result, VerdictResult::Fail);
+        assert!(evidence.starts_with("pid1 was stopped: "), "{evidence}");
+        let (result, _) = one(not_stopped("after-tstp", "pid1"), &trace, BASELINE);
+        assert_eq!(result, VerdictResult::Pass);
+        // No init: the app is PID 1 (its parent is outside the namespace) and is stopped.
+        let bare = TraceBuilder::new()
+            .started(1, "app", 1, [0, 0, 0])
+            .ready(2)
+            .action(
+                3,
+                ActionKind::StateScan {
+                    label: "frozen".to_owned(),
+                    stopped: vec![1],
+                },
+            )
+            .build();
+        let (result, evidence) = one(not_stopped("frozen", "pid1"), &bare, BASELINE);
+        assert_eq!(result, VerdictResult::Fail, "{evidence}");
+        assert!(evidence.starts_with("app was stopped: "), "{evidence}");
+    }
+
+    #[test]
+    fn a_role_that_never_started_is_not_seen_not_stopped() {
+        let trace = TraceBuilder::new()
+            .started(1, "app", 2, [1, 2, 2])
+            .action(
+                3,
+                ActionKind::StateScan {
+                    label: "after-tstp".to_owned(),
+                    stopped: Vec::new(),
+                },
+            )
+            .build();
+        let (result, evidence) = one(not_stopped("after-tstp", "daemon"), &trace, BASELINE);
+        assert_eq!(result, VerdictResult::Unknown);
+        assert!(evidence.contains("daemon never started"), "{evidence}");
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub(crate) const CHILD_OF: &str = "child-of-";
 
 const SIGKILL: i32 = 9;
 const SIGCHLD: i32 = 17;
+const SIGSTOP: i32 = 19;
 const SI_KERNEL: i32 = 0x80;
 /// `sa_handler` values that are not handlers (`SIG_DFL`, `SIG_IGN`).
 const SIG_DFL: u64 = 0;
@@ -99,8 +100,10 @@ fn outcome(run: &WitnessRun, index: usize) -> Option<(&'static str, Option<Strin
     const QUEUED: (&str, Option<String>) = (event::SIGNAL_QUEUED, None);
     // A namespace's init never takes a default action other than for SIGKILL and SIGSTOP: a
     // signal it had blocked when sent is generated as delivered, then discarded when dequeued
-    // (get_signal: SIGNAL_UNKILLABLE). Same fate as one dropped at once.
-    let to_pid1 = run.processes.first().map(|p| p.host_pid) == Some(receiver);
+    // (get_signal: SIGNAL_UNKILLABLE). Same fate as one dropped at once. A SIGSTOP generated
+    // as delivered came from an ancestor namespace (from inside it is dropped when sent) and
+    // does stop it.
+    let to_pid1 = run.processes.first().map(|p| p.host_pid) == Some(receiver) && signal != SIGSTOP;
     for later in &run.events[index + 1..] {
         match later.kind {
             // A SIGKILL queued after it is what ends the receiver, if anything does.
@@ -490,6 +493,28 @@ pub(crate) mod tests {
             [
                 "after-stop-signal pid1 signal-dropped TERM from=runtime code=SI_USER \
               (protected init, no handler)"
+            ]
+        );
+    }
+
+    /// A SIGSTOP from the runtime stops even a namespace's init (`force` from an ancestor
+    /// namespace); one PID 1 sends itself is dropped when sent (dumb-init after a TSTP).
+    #[test]
+    fn a_stop_from_outside_stops_pid1_and_one_from_inside_is_dropped() {
+        const STOP: i32 = 19;
+        let witness = WitnessBuilder::new(10)
+            .generate(11, (0, 1), (STOP, SI_USER), GenerateResult::Delivered)
+            .deliver(12, 1, STOP, 0)
+            .generate(13, (1, 1), (STOP, SI_USER), GenerateResult::Ignored)
+            .pid1_ignores(0)
+            .build();
+        let trace = TraceBuilder::new().witness(witness).build();
+        assert_eq!(
+            witness_lines_of(&trace, &tree()),
+            [
+                "before-stop pid1 signal-default STOP from=runtime code=SI_USER",
+                "before-stop pid1 signal-dropped STOP from=pid1 code=SI_USER \
+              (protected init, no handler)",
             ]
         );
     }

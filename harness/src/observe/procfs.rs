@@ -1,6 +1,6 @@
 //! The /proc observer: which processes belong to a run's PID namespace, with their pid inside
-//! it and whether they are zombies. Read from the host's /proc, so it works whatever the
-//! candidate does to its own /proc mount.
+//! it and their state (zombie, stopped, ...). Read from the host's /proc, so it works whatever
+//! the candidate does to its own /proc mount.
 
 /// One process of a run's PID namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -9,8 +9,61 @@ pub struct NamespaceProcess {
     pub host_pid: i32,
     /// Pid inside the run's namespace (the last `NSpid` entry).
     pub ns_pid: i32,
+    /// Its state when read.
+    pub state: ProcessState,
+}
+
+impl NamespaceProcess {
     /// State `Z`: exited, not yet reaped by its parent.
-    pub zombie: bool,
+    pub fn zombie(&self) -> bool {
+        self.state == ProcessState::Zombie
+    }
+
+    /// State `T`: stopped by a stop signal (job control), until SIGCONT or SIGKILL.
+    pub fn stopped(&self) -> bool {
+        self.state == ProcessState::Stopped
+    }
+}
+
+/// A process's state, the third field of `/proc/PID/stat` (proc(5)). Only the states the
+/// scans act on are told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessState {
+    /// `R`: running or runnable.
+    Running,
+    /// `S` or `D`: asleep (waiting for a signal, a child, I/O).
+    Sleeping,
+    /// `T`: stopped by SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU.
+    Stopped,
+    /// `t`: stopped by a tracer (ptrace), which is not job control.
+    TracingStop,
+    /// `Z`: exited, not yet reaped.
+    Zombie,
+    /// Any other letter (`X` dead, `I` idle, ...).
+    Other(char),
+}
+
+impl ProcessState {
+    /// The state a `/proc/PID/stat` letter stands for.
+    pub fn from_letter(letter: char) -> ProcessState {
+        match letter {
+            'R' => ProcessState::Running,
+            'S' | 'D' => ProcessState::Sleeping,
+            'T' => ProcessState::Stopped,
+            't' => ProcessState::TracingStop,
+            'Z' => ProcessState::Zombie,
+            other => ProcessState::Other(other),
+        }
+    }
+}
+
+/// The state in the text of a `/proc/PID/stat` file: the first field after the command name,
+/// which is in parentheses and may itself hold spaces and parentheses, so the state follows
+/// the last `)`. `None` when the text is not a stat line.
+pub fn parse_stat_state(stat: &str) -> Option<ProcessState> {
+    let (_, after_comm) = stat.rsplit_once(')')?;
+    let letter = after_comm.strip_prefix(' ')?.chars().next()?;
+    Some(ProcessState::from_letter(letter))
 }
 
 /// Every process whose PID namespace has inode `pid_namespace`. Processes that vanish while
@@ -38,13 +91,14 @@ pub fn scan_namespace(pid_namespace: u64) -> Vec<NamespaceProcess> {
             .is_ok_and(|stat| stat.st_ino == pid_namespace)
         })
         .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let state = parse_stat_state(&stat)?;
             let process = procfs::process::Process::new(pid).ok()?;
-            let zombie = process.stat().ok()?.state == 'Z';
             let ns_pid = *process.status().ok()?.nspid?.last()?;
             Some(NamespaceProcess {
                 host_pid: pid,
                 ns_pid,
-                zombie,
+                state,
             })
         })
         .collect();
@@ -88,7 +142,54 @@ pub struct BlockedRead {
 
 #[cfg(test)]
 mod tests {
-    use super::blocks_signal;
+    use super::{ProcessState, blocks_signal, parse_stat_state};
+
+    #[test]
+    fn the_state_is_the_field_after_the_last_parenthesis() {
+        // A command name may hold spaces, parentheses and state-like letters.
+        let table = [
+            ("probe", 'T', ProcessState::Stopped),
+            ("a) Z (b", 'S', ProcessState::Sleeping),
+            ("T) T", 'Z', ProcessState::Zombie),
+            ("x", 'D', ProcessState::Sleeping),
+            ("x", 'R', ProcessState::Running),
+            // A tracing stop is not a job-control stop.
+            ("gdb target", 't', ProcessState::TracingStop),
+            ("x", 'X', ProcessState::Other('X')),
+        ];
+        for (comm, letter, state) in table {
+            let line = format!("4242 ({comm}) {letter} 1 4242 4242 0 -1");
+            assert_eq!(parse_stat_state(&line), Some(state), "{line}");
+        }
+        for broken in ["", "4242", "4242 (probe)", "4242 (probe)T", "4242 probe T"] {
+            assert_eq!(parse_stat_state(broken), None, "{broken:?}");
+        }
+    }
+
+    #[test]
+    fn reads_the_state_of_a_stopped_child_from_proc() {
+        // A child of the test, stopped and then read through /proc as the scans read it.
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("start sleep");
+        let pid = child.id() as i32;
+        let state = || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("its stat");
+            parse_stat_state(&stat).expect("a stat line")
+        };
+        let nix_pid = nix::unistd::Pid::from_raw(pid);
+        nix::sys::signal::kill(nix_pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP");
+        // WUNTRACED returns once it has stopped.
+        let waited = nix::sys::wait::waitpid(nix_pid, Some(nix::sys::wait::WaitPidFlag::WUNTRACED));
+        assert!(
+            matches!(waited, Ok(nix::sys::wait::WaitStatus::Stopped(_, _))),
+            "{waited:?}"
+        );
+        assert_eq!(state(), ProcessState::Stopped);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 
     #[test]
     fn reads_the_blocked_mask_of_a_process() {

@@ -100,6 +100,12 @@ fn step_words(step: &Step) -> String {
         Step::ScanZombies { label, settle_ms } => {
             format!("scan for zombies ({label}, {settle_ms} ms to settle)")
         }
+        Step::ScanStates { label, settle_ms } => {
+            format!("scan for stopped processes ({label}, after {settle_ms} ms)")
+        }
+        Step::Freeze { within_ms } => {
+            format!("SIGSTOP to every process of the container (within {within_ms} ms)")
+        }
         Step::Pause { ms } => format!("pause {ms} ms"),
     }
 }
@@ -170,5 +176,28 @@ mod tests {
             page.contains("The workload's path names nothing (`exec = \"missing\"`)"),
             "{page}"
         );
+    }
+
+    #[test]
+    fn freezes_and_state_scans_read_as_what_they_do() {
+        let text = "title = \"t\"\nwhy = \"w\"\nsources = [\"s\"]\n[workload]\nrole = \"app\"\n\
+                    [stop]\nsteps = [{ kind = \"freeze\", within_ms = 1000 }, \
+                    { kind = \"scan-states\", label = \"frozen\", settle_ms = 50 }, \
+                    { kind = \"stop\" }]\n[[must]]\nkind = \"not-stopped\"\n\
+                    scan = \"frozen\"\nrole = \"pid1\"\n";
+        let case = crate::spec::parse_case(std::path::Path::new("frozen.toml"), text)
+            .expect("a valid case");
+        let page = render_cases(&[case]);
+        for line in [
+            "Steps after the workload is ready: SIGSTOP to every process of the container \
+             (within 1000 ms), then scan for stopped processes (frozen, after 50 ms), then the \
+             runtime's stop sequence.",
+            "- must: pid1 not stopped at frozen",
+        ] {
+            assert!(
+                page.lines().any(|l| l == line),
+                "no line {line:?} in:\n{page}"
+            );
+        }
     }
 }

@@ -398,7 +398,7 @@ impl Driver {
                     let (dead, _) = self.poll_namespace(until, |processes| {
                         !processes
                             .iter()
-                            .any(|p| Some(p.ns_pid) == ns_pid && !p.zombie)
+                            .any(|p| Some(p.ns_pid) == ns_pid && !p.zombie())
                     });
                     dead
                 };
@@ -412,22 +412,66 @@ impl Driver {
                 let mut peak = 0;
                 // Re-read /proc until the init has reaped everything or its time is up.
                 let (_, last) = self.poll_namespace(until, |processes| {
-                    let zombies = processes.iter().filter(|p| p.zombie).count();
+                    let zombies = processes.iter().filter(|p| p.zombie()).count();
                     peak = peak.max(zombies);
                     zombies == 0
                 });
-                let zombies = last.iter().filter(|p| p.zombie).map(|p| p.ns_pid).collect();
+                let zombies = ns_pids(&last, NamespaceProcess::zombie);
                 self.record(ActionKind::ZombieScan {
                     label: label.clone(),
                     zombies,
                     peak,
                 });
             }
+            Step::ScanStates { label, settle_ms } => {
+                let until = monotonic_ns() + ms_to_ns(*settle_ms);
+                // The whole window: a stop that an init forwards lands after the signal that
+                // asked for it, and nothing announces it.
+                let (_, last) = self.poll_namespace(until, |_| false);
+                let stopped = ns_pids(&last, NamespaceProcess::stopped);
+                self.record(ActionKind::StateScan {
+                    label: label.clone(),
+                    stopped,
+                });
+            }
+            Step::Freeze { within_ms } => self.freeze(*within_ms),
             Step::Pause { ms } => {
                 let until = monotonic_ns() + ms_to_ns(*ms);
                 self.wait_until(until, |_| false);
             }
         }
+    }
+
+    /// SIGSTOP every process of the namespace from this (ancestor) namespace, as far as a
+    /// runtime without the cgroup freezer can freeze a container. PID 1 first, then by
+    /// namespace pid (in a fresh namespace a parent's pid is lower than its children's), one
+    /// at a time: a process is seen stopped before the next is signalled, so no parent is
+    /// still running to handle its child's stop (CLD_STOPPED) and every run stops the same
+    /// way. Each process is signalled once; a process forked meanwhile is found by the next
+    /// read. Ends when every process is stopped (zombies aside), PID 1 is gone, or `within_ms`
+    /// passed.
+    fn freeze(&mut self, within_ms: u64) {
+        if self.pid1_status.is_some() {
+            return;
+        }
+        let until = monotonic_ns() + ms_to_ns(within_ms);
+        let mut signalled: BTreeSet<i32> = BTreeSet::new();
+        let (_, last) = self.poll_namespace(until, |processes| {
+            let Some(next) = processes.iter().find(|p| !p.zombie() && !p.stopped()) else {
+                return true;
+            };
+            if signalled.insert(next.host_pid) {
+                // A process gone since the read is simply not listed by the next one (its pid
+                // reused within microseconds would need an exit, a reap and a fork meanwhile).
+                if let Ok(pidfd) = sys::pidfd_open(next.host_pid) {
+                    let _ = sys::pidfd_send_signal(&pidfd, libc::SIGSTOP);
+                }
+            }
+            false
+        });
+        let stopped = ns_pids(&last, NamespaceProcess::stopped);
+        let running = ns_pids(&last, |p| !p.zombie() && !p.stopped());
+        self.record(ActionKind::Froze { stopped, running });
     }
 
     /// Re-read the namespace's processes every [`SCAN_INTERVAL_MS`], handling events
@@ -465,7 +509,7 @@ impl Driver {
                 };
                 let host = scan_namespace(self.pid1.pid_namespace)
                     .into_iter()
-                    .find(|p| p.ns_pid == ns_pid && !p.zombie)
+                    .find(|p| p.ns_pid == ns_pid && !p.zombie())
                     .and_then(|p| sys::pidfd_open(p.host_pid).ok());
                 match host {
                     Some(pidfd) => Some(pidfd),
@@ -648,6 +692,15 @@ impl Driver {
             witness: self.witness.finish(self.pid1.pid),
         }
     }
+}
+
+/// The namespace pids of the processes of a scan for which `pick` holds.
+fn ns_pids(processes: &[NamespaceProcess], pick: impl Fn(&NamespaceProcess) -> bool) -> Vec<i32> {
+    processes
+        .iter()
+        .filter(|p| pick(p))
+        .map(|p| p.ns_pid)
+        .collect()
 }
 
 fn console_tail(path: &Path) -> String {

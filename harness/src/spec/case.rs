@@ -377,6 +377,23 @@ pub enum Step {
         /// scheduler, so `--time-scale` leaves it alone.
         settle_ms: u64,
     },
+    /// Record which processes of the namespace are stopped (state `T`): watch `/proc` for
+    /// `settle_ms`, then record the stopped processes of the last read.
+    ScanStates {
+        /// Name used in traces and by `not-stopped` expectations; unique among every scan.
+        label: String,
+        /// How long the scan watches before it records: time for signals just sent to be
+        /// forwarded and acted on. A tolerance for the scheduler, so `--time-scale` leaves it
+        /// alone.
+        settle_ms: u64,
+    },
+    /// Freeze the container from the runtime: SIGSTOP to every process of the namespace,
+    /// PID 1 first, then by pid (parents before their children), each seen stopped before the
+    /// next, until every process is stopped or `within_ms` passed.
+    Freeze {
+        /// Bound on the whole freeze; a tolerance for the scheduler, not scaled.
+        within_ms: u64,
+    },
     /// Wait a fixed time: only to model a runtime's own pause (a user retrying a stop), never
     /// to synchronise with the workload.
     Pause {
@@ -394,6 +411,8 @@ impl Step {
             Step::Exec { within_ms, .. } => *within_ms,
             Step::WaitExit { within_ms, .. } => *within_ms,
             Step::ScanZombies { settle_ms, .. } => *settle_ms,
+            Step::ScanStates { settle_ms, .. } => *settle_ms,
+            Step::Freeze { within_ms } => *within_ms,
             Step::Pause { ms } => *ms,
         }
     }
@@ -495,6 +514,13 @@ pub enum ExpectationKind {
     NoZombies {
         /// Label of a `scan-zombies` step.
         scan: String,
+    },
+    /// The state scan named `scan` did not find `role` stopped (state `T`).
+    NotStopped {
+        /// Label of a `scan-states` step.
+        scan: String,
+        /// Workload role, or `pid1` for the namespace's PID 1.
+        role: String,
     },
     /// PID 1's exit status, as its parent saw it: exactly one of `code` or `signal`.
     Pid1Exit {

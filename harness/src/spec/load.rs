@@ -414,6 +414,33 @@ mod tests {
             "12:36: stop.steps[1].label",
             "the label \"early\" is already used by stop.steps[0]",
         ),
+        (
+            "states-label-unknown",
+            "17:8: must[0].scan",
+            "no `scan-states` step has the label \"early\" (labels: none: add a `scan-states` step)",
+        ),
+        (
+            "not-stopped-role-unknown",
+            "18:8: must[0].role",
+            "no workload process has the role \"pid-1\" (roles: pid1, app)",
+        ),
+        (
+            "scan-label-shared",
+            "12:35: stop.steps[1].label",
+            "the label \"early\" is already used by stop.steps[0]",
+        ),
+        (
+            "freeze-within-zero",
+            "11:34: stop.steps[0].within_ms",
+            "is 0: give the freeze time to see every process stopped",
+        ),
+        // The step is an internally tagged enum: serde buffers it and toml's error keeps
+        // only the array's span, so the place is the list, the field still named.
+        (
+            "scan-states-settle-missing",
+            "10:9: stop.steps.settle_ms",
+            "missing field `settle_ms`",
+        ),
         ("pid1-exit-both", "12:10: should[0].signal", "not both"),
         (
             "pid1-exit-neither",
@@ -686,6 +713,7 @@ mod tests {
                 "grandchild-same-pgrp",
                 "hup-forward",
                 "int-forward",
+                "job-control",
                 "kill-from-inside",
                 "main-exits-first",
                 "not-pid1",
@@ -695,6 +723,7 @@ mod tests {
                 "rtmin4",
                 "sigchld-not-forwarded",
                 "slow-cleanup",
+                "stop-while-frozen",
                 "term-forward",
                 "usr1-forward",
                 "usr2-forward",
@@ -808,6 +837,35 @@ signal = 15
             [ExpectationKind::Caught {
                 role: "worker".to_owned(),
                 signal: SignalRef::Signal(SignalNumber::TERM),
+            }]
+        );
+    }
+
+    #[test]
+    fn state_scans_freezes_and_not_stopped_parse() {
+        let text = format!(
+            "{TERM_FORWARD}\n[stop]\nsteps = [\n  {{ kind = \"freeze\", within_ms = 500 }},\n  \
+             {{ kind = \"scan-states\", label = \"frozen\", settle_ms = 50 }},\n  \
+             {{ kind = \"stop\" }},\n]\n\n[[should]]\nkind = \"not-stopped\"\n\
+             scan = \"frozen\"\nrole = \"pid1\"\n"
+        );
+        let case = parse_case(Path::new("frozen.toml"), &text).expect("a valid case");
+        assert_eq!(
+            case.stop.steps,
+            [
+                Step::Freeze { within_ms: 500 },
+                Step::ScanStates {
+                    label: "frozen".to_owned(),
+                    settle_ms: 50
+                },
+                Step::Stop
+            ]
+        );
+        assert_eq!(
+            case.should,
+            [ExpectationKind::NotStopped {
+                scan: "frozen".to_owned(),
+                role: "pid1".to_owned(),
             }]
         );
     }

@@ -518,7 +518,7 @@ fn killing_the_launcher_kills_the_run() {
     // Whatever is left of the namespace is dead, waiting for the host's init to reap it.
     let alive: Vec<_> = harness::observe::scan_namespace(namespace)
         .into_iter()
-        .filter(|p| !p.zombie)
+        .filter(|p| !p.zombie())
         .collect();
     assert_eq!(
         alive,

@@ -243,3 +243,53 @@ fn a_runs_cgroup_is_removed_with_what_pid1_made_below_it() {
     drop(cgroup);
     assert!(!path.exists(), "{} is left on the host", path.display());
 }
+
+/// A container frozen by SIGSTOP (every process in state T, PID 1 included) still ends at the
+/// runtime's SIGKILL, and the kernel's SIGKILL of the namespace reaches the stopped rest: no
+/// process is left, and PID 1 is gone soon after the escalation.
+#[test]
+fn a_frozen_container_ends_at_the_sigkill_and_leaves_no_stopped_process() {
+    let record = execute(crate::support::candidate("tini"), case("stop-while-frozen"));
+    let raw = record.raw.as_ref().expect("the run got as far as a trace");
+    let at = |wanted: fn(&ActionKind) -> bool| {
+        raw.actions
+            .iter()
+            .find(|a| wanted(&a.what))
+            .map(|a| (a.mono_ns, a.what.clone()))
+    };
+    let froze = at(|a| matches!(a, ActionKind::Froze { .. }));
+    let Some((_, ActionKind::Froze { stopped, running })) = froze else {
+        panic!("no freeze in {:?}", raw.actions);
+    };
+    assert!(stopped.contains(&1), "PID 1 was not stopped: {stopped:?}");
+    assert_eq!(stopped.len(), 3, "pid1, app and worker: {stopped:?}");
+    assert_eq!(running, Vec::<i32>::new());
+    let (escalated, _) =
+        at(|a| matches!(a, ActionKind::Escalated)).expect("the runtime had to escalate");
+    let exited = at(|a| matches!(a, ActionKind::Pid1Exited { .. }));
+    let Some((exited, ActionKind::Pid1Exited { status })) = exited else {
+        panic!("PID 1's exit was not seen: {:?}", raw.actions);
+    };
+    assert_eq!(
+        status,
+        harness::trace::ExitStatus::Signaled {
+            signal: libc::SIGKILL,
+            core_dumped: false
+        }
+    );
+    // SIGKILL wakes a stopped task at once; a second is far more than it needs.
+    let latency_ms = exited.saturating_sub(escalated) as f64 / 1e6;
+    eprintln!("SIGKILL to PID 1's exit, frozen container: {latency_ms:.2} ms");
+    assert!(latency_ms < 1000.0, "{latency_ms} ms");
+    let survivors = at(|a| matches!(a, ActionKind::SurvivorScan { .. }));
+    assert!(
+        matches!(survivors, Some((_, ActionKind::SurvivorScan { ref survivors })) if survivors.is_empty()),
+        "{survivors:?}"
+    );
+    assert_eq!(
+        record.result.outcome,
+        Outcome::Pass,
+        "{}",
+        record.result.reason
+    );
+}

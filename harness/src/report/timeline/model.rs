@@ -303,6 +303,23 @@ pub fn build_timeline(trace: &Trace, case: &Case, grace_ms: Option<u64>) -> Time
                     format!("zombie scan {label}: [{}]", found.join(", ")),
                 );
             }
+            ActionKind::StateScan { label, stopped } => {
+                let mut found: Vec<&str> = stopped.iter().map(|&p| names.of_ns_pid(p)).collect();
+                found.sort_unstable();
+                found.dedup();
+                mark(
+                    MarkerKind::Scan,
+                    format!("state scan {label}: stopped [{}]", found.join(", ")),
+                );
+            }
+            ActionKind::Froze { stopped, running } => mark(
+                MarkerKind::Scan,
+                format!(
+                    "froze: {} stopped, {} still running",
+                    stopped.len(),
+                    running.len()
+                ),
+            ),
             ActionKind::Pid1Exited { status } => {
                 mark(
                     MarkerKind::Pid1Exited,

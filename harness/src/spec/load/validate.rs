@@ -86,7 +86,9 @@ pub(super) fn validate_case(case: &Case, doc: &Doc<'_>) -> Result<(), Invalid> {
         ));
     }
     let mut first_stop = None;
-    let mut labels: BTreeMap<&str, FieldPath> = BTreeMap::new();
+    // Every scan's label, zombie or state, with the kind of scan: one label, one scan.
+    let mut labels: BTreeMap<&str, (FieldPath, &str)> = BTreeMap::new();
+
     for (index, step) in case.stop.steps.iter().enumerate() {
         let here = steps.index(index);
         match step {
@@ -118,14 +120,27 @@ pub(super) fn validate_case(case: &Case, doc: &Doc<'_>) -> Result<(), Invalid> {
             // `pid1`: wait for PID 1 to exit by itself, as a runtime waits out its grace.
             Step::WaitExit { role, .. } if role == "pid1" => {}
             Step::WaitExit { role, .. } => role_exists(role, here.key("role"))?,
-            Step::ScanZombies { label, .. } => {
-                if let Some(first) = labels.get(label.as_str()) {
+            Step::ScanZombies { label, .. } | Step::ScanStates { label, .. } => {
+                if let Some((first, _)) = labels.get(label.as_str()) {
                     return Err(at(
                         here.key("label"),
                         format!("the label {label:?} is already used by {first}"),
                     ));
                 }
-                labels.insert(label, here);
+                let kind = match step {
+                    Step::ScanZombies { .. } => SCAN_ZOMBIES,
+                    _ => SCAN_STATES,
+                };
+                labels.insert(label, (here, kind));
+            }
+            Step::Freeze { within_ms } => {
+                if *within_ms == 0 {
+                    return Err(at(
+                        here.key("within_ms"),
+                        "is 0: give the freeze time to see every process stopped (250 ms is \
+                         plenty; it is not scaled)",
+                    ));
+                }
             }
             Step::Pause { .. } => {}
             Step::Exec { command, .. } => {
@@ -183,10 +198,10 @@ pub(super) fn validate_case(case: &Case, doc: &Doc<'_>) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// What expectations may refer to: the workload's roles and the zombie scans' labels.
+/// What expectations may refer to: the workload's roles and the scans' labels with their kind.
 struct Known<'a> {
     roles: &'a BTreeMap<String, FieldPath>,
-    labels: &'a BTreeMap<&'a str, FieldPath>,
+    labels: &'a BTreeMap<&'a str, (FieldPath, &'a str)>,
 }
 
 /// Every `must` and `should` expectation under `root` names a role and a scan that exist and
@@ -197,14 +212,17 @@ fn check_expectations(
     root: &FieldPath,
     known: &Known<'_>,
 ) -> Result<(), Invalid> {
+    let role_list = || known.roles.keys().cloned().collect::<Vec<_>>().join(", ");
     let role_exists = |role: &str, path: FieldPath| {
         if known.roles.contains_key(role) {
             Ok(())
         } else {
-            let roles = known.roles.keys().cloned().collect::<Vec<_>>().join(", ");
             Err(at(
                 path,
-                format!("no workload process has the role {role:?} (roles: {roles})"),
+                format!(
+                    "no workload process has the role {role:?} (roles: {})",
+                    role_list()
+                ),
             ))
         }
     };
@@ -218,17 +236,16 @@ fn check_expectations(
                 | ExpectationKind::ExitedCleanly { role, .. }
                 | ExpectationKind::KilledBy { role, .. } => role_exists(role, here.key("role"))?,
                 ExpectationKind::NoZombies { scan } => {
-                    if !labels.contains_key(scan.as_str()) {
-                        let known = labels.keys().copied().collect::<Vec<_>>();
-                        let known = if known.is_empty() {
-                            "none: add a `scan-zombies` step".to_owned()
-                        } else {
-                            known.join(", ")
-                        };
+                    scan_exists(labels, scan, SCAN_ZOMBIES, here.key("scan"))?;
+                }
+                ExpectationKind::NotStopped { scan, role } => {
+                    scan_exists(labels, scan, SCAN_STATES, here.key("scan"))?;
+                    if role != "pid1" && !known.roles.contains_key(role.as_str()) {
                         return Err(at(
-                            here.key("scan"),
+                            here.key("role"),
                             format!(
-                                "no `scan-zombies` step has the label {scan:?} (labels: {known})"
+                                "no workload process has the role {role:?} (roles: pid1, {})",
+                                role_list()
                             ),
                         ));
                     }
@@ -259,6 +276,36 @@ fn check_expectations(
         }
     }
     Ok(())
+}
+
+/// The step kinds that take a label, as case files spell them.
+const SCAN_ZOMBIES: &str = "scan-zombies";
+const SCAN_STATES: &str = "scan-states";
+
+/// An expectation's `scan` names a step of `kind`: the labels of that kind are listed.
+fn scan_exists(
+    labels: &BTreeMap<&str, (FieldPath, &str)>,
+    scan: &str,
+    kind: &str,
+    path: FieldPath,
+) -> Result<(), Invalid> {
+    if labels.get(scan).is_some_and(|(_, found)| *found == kind) {
+        return Ok(());
+    }
+    let known: Vec<&str> = labels
+        .iter()
+        .filter(|(_, (_, found))| *found == kind)
+        .map(|(label, _)| *label)
+        .collect();
+    let known = if known.is_empty() {
+        format!("none: add a `{kind}` step")
+    } else {
+        known.join(", ")
+    };
+    Err(at(
+        path,
+        format!("no `{kind}` step has the label {scan:?} (labels: {known})"),
+    ))
 }
 
 /// Role name, uniqueness and behaviours of one node, then its children, depth first.
