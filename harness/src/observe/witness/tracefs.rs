@@ -239,9 +239,9 @@ fn disable_and_remove(dir: &Path) {
         let _ = write_control(&dir.join(format!("events/{event}/enable")), "0");
     }
     // The kernel refuses (EBUSY) while a file of the instance is open (kernel/trace/trace.c:
-    // __remove_instance checks tr->ref), and a child that another thread is spawning holds
-    // copies of the reader's and the marker's descriptors until it execs. Tests spawn while
-    // other tests drop collectors (launchers, install's dpkg-query, version commands): without
+    // __remove_instance checks tr->ref). The holder is short-lived, most likely a child that
+    // another thread is spawning (until it execs it holds copies of the reader's and the
+    // marker's descriptors): tests spawn while other tests drop collectors. Without
     // this retry, 3 of 57 runs of the witness tests under load left an instance that went
     // stale when the test binary exited; with it, every refusal (5 in 40 runs) was over at the
     // first retry.
