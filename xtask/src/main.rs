@@ -9,6 +9,8 @@ mod exit_code;
 mod gate;
 mod interrupt;
 mod progress;
+#[cfg(test)]
+mod readme_snippets;
 mod report;
 
 use std::path::{Path, PathBuf};

@@ -9,12 +9,12 @@
 //!   by `target/candidates/.lock`.
 //! - [`find_installed`]: the same answer without side effects, or a [`NotInstalled`] sentence.
 //! - [`build_probe`]: the static probe, serialised by `target/probe/.lock`.
-//! - [`install_browser`]: Debian's chromium-headless-shell, unpacked like a candidate, with the
-//!   libraries it needs that the machine lacks, to check the HTML report.
+//! - [`install_browser`], [`install_xmllint`]: Debian's chromium-headless-shell (to check the
+//!   HTML report) and libxml2's xmllint (to validate the gate's JUnit file against its schema),
+//!   unpacked like a candidate, with the libraries they need that the machine lacks.
 //!
 //! Every function takes the workspace root; none guesses it.
 
-mod browser;
 mod candidate;
 mod command;
 mod debian;
@@ -24,11 +24,15 @@ mod layout;
 mod probe;
 mod pypi;
 mod record;
+mod tool;
 mod version;
 
-pub use browser::{BROWSER_PACKAGE, InstalledBrowser, install_browser};
 pub use candidate::{Installed, find_installed, install_candidate, source_label};
 pub(crate) use command::run_captured;
 pub use error::{CommandError, InstallError, ManifestError, NotInstalled};
 pub use layout::probe_binary;
 pub use probe::build_probe;
+pub use tool::{
+    BROWSER, BROWSER_PACKAGE, DebianTool, InstalledBrowser, InstalledTool, XMLLINT,
+    install_browser, install_tool, install_xmllint,
+};

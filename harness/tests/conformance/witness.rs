@@ -137,8 +137,14 @@ fn stale_instances() -> Vec<String> {
         .collect()
 }
 
+/// The witness's own instance is gone once it is dropped, the machine's tracing is as it was,
+/// and no instance of a process that is gone appeared. Other tests of this binary run at the
+/// same time with instances of their own (all owned by this live process, so never stale);
+/// an instance that was stale before this test began is a killed predecessor's, which
+/// [`a_harness_killed_before_its_cleanup_leaves_nothing_for_the_next`] covers.
 #[test]
 fn runs_leave_the_kernels_tracing_as_they_found_it() {
+    let stale_before = stale_instances();
     let before = tracing_state();
     let witness = WitnessCollector::start().map_err(|e| chain(&e));
     let instance = match &witness {
@@ -170,7 +176,37 @@ fn runs_leave_the_kernels_tracing_as_they_found_it() {
     drop(witness);
     assert!(!instance.exists(), "{} was left", instance.display());
     assert_eq!(tracing_state(), before);
-    assert_eq!(stale_instances(), Vec::<String>::new());
+    let left: Vec<String> = stale_instances()
+        .into_iter()
+        .filter(|name| !stale_before.contains(name))
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
+}
+
+/// A harness killed before its collector's drop (SIGKILL, a timeout, Ctrl-C on the test
+/// binary) leaves its instance, recording, owned by a pid that is gone. That is what a
+/// fresh-clone CI run once found and failed on. The next collector removes it before it
+/// creates its own, so no later run, test or `cargo xtask conformance` trips over it.
+#[test]
+fn a_harness_killed_before_its_cleanup_leaves_nothing_for_the_next() {
+    // A pid that is gone: a child that exited and was reaped.
+    let mut child = std::process::Command::new("true")
+        .spawn()
+        .expect("spawning true");
+    let dead = child.id();
+    child.wait().expect("reaping true");
+    let leftover = Path::new(TRACEFS)
+        .join("instances")
+        .join(format!("pid1check-{dead}-0"));
+    // What the killed harness left: a real instance, with an event on.
+    std::fs::create_dir(&leftover)
+        .unwrap_or_else(|e| panic!("creating {}: {e}", leftover.display()));
+    let enable = leftover.join(format!("events/{}/enable", EVENTS[0]));
+    std::fs::write(&enable, "1").unwrap_or_else(|e| panic!("{}: {e}", enable.display()));
+    let witness = WitnessCollector::start().map_err(|e| chain(&e));
+    let gone = !leftover.exists();
+    drop(witness);
+    assert!(gone, "{} survived a new collector", leftover.display());
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! is known to do. Runs need root (the sandbox and the kernel witness), like the conformance
 //! tests; tini is the `tini` candidate's package, installed under target/candidates.
 
+mod junit_schema;
 mod oci_image;
 
 use std::path::{Path, PathBuf};
@@ -192,6 +193,7 @@ fn a_tini_image_from_an_oci_archive_passes_with_exit_0() {
         "{}",
         run.junit
     );
+    junit_schema::assert_valid(&run.junit);
 }
 
 /// A shell as PID 1 has no handler for TERM, so the kernel drops it (kernel/signal.c:
@@ -223,6 +225,7 @@ fn a_shell_form_image_fails_with_its_rule_and_term_forward_with_exit_1() {
         "the trace is not in the failure: {}",
         run.junit
     );
+    junit_schema::assert_valid(&run.junit);
 }
 
 /// A policy file in `dir` that runs grace-escalation alone and allows a shell-form

@@ -16,7 +16,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use super::parse::{BEGIN_PREFIX, END_PREFIX, parse_line};
-use super::tracefs::{TraceInstance, WitnessError};
+use super::tracefs::{TraceInstance, WitnessError, remove_stale_instances};
 use super::{WitnessClues, WitnessEvent, WitnessKind, WitnessLog, select_run};
 
 /// How long a run's end mark may take to come through the reader.
@@ -131,8 +131,13 @@ impl WitnessCollector {
     /// As [`WitnessCollector::start`], recording the thread `tid` of this process: another
     /// thread can set the witness up (it takes tens of milliseconds) while `tid` does other
     /// work, as long as `tid` starts the runs' threads only once this has returned.
+    ///
+    /// Instances left by harness processes that were killed before their drop ran (a test
+    /// binary ended by a signal or a timeout) are removed first: until then every later
+    /// harness on the machine would find them.
     pub fn start_for(tid: i32) -> Result<WitnessCollector, WitnessError> {
         let mut live = lock(&LIVE);
+        remove_stale_instances();
         let instance = TraceInstance::create(tid)?;
         let pipe = instance.open_pipe()?;
         let shared = Arc::new(Shared {

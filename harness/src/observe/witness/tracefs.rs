@@ -15,9 +15,10 @@
 //! and leaves it mounted: a mounted tracefs with nothing enabled traces nothing, and
 //! unmounting it under another user of it would break that user.
 //!
-//! It is disabled and removed on drop. An owner killed before its drop runs leaves its
-//! instance: [`remove_stale_instances`] removes those whose owner is gone; `cargo xtask
-//! conformance` calls it when it starts and ends.
+//! It is disabled and removed on drop. An owner killed before its drop runs (SIGKILL, a
+//! timeout, a terminal's Ctrl-C on a test binary) leaves its instance:
+//! [`remove_stale_instances`] removes those whose owner is gone; every collector calls it
+//! before it creates its own instance, and `cargo xtask conformance` when it starts and ends.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -237,8 +238,13 @@ fn disable_and_remove(dir: &Path) {
     for event in EVENTS {
         let _ = write_control(&dir.join(format!("events/{event}/enable")), "0");
     }
-    // The kernel refuses (EBUSY) while a file of the instance is still open, e.g. a reader
-    // that has not finished closing; a fresh-clone run once left an instance that way.
+    // The kernel refuses (EBUSY) while a file of the instance is open (kernel/trace/trace.c:
+    // __remove_instance checks tr->ref). The holder is short-lived, most likely a child that
+    // another thread is spawning (until it execs it holds copies of the reader's and the
+    // marker's descriptors): tests spawn while other tests drop collectors. Without
+    // this retry, 3 of 57 runs of the witness tests under load left an instance that went
+    // stale when the test binary exited; with it, every refusal (5 in 40 runs) was over at the
+    // first retry.
     for _ in 0..REMOVE_ATTEMPTS {
         match std::fs::remove_dir(dir) {
             Err(error) if error.raw_os_error() == Some(libc::EBUSY) => {
