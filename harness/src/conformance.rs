@@ -362,8 +362,15 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
     match &trace.end {
         RunEnd::Completed => {
             if let Some(signal) = unsent_fatal_signal(&trace) {
-                reason =
-                    format!("PID 1 died of {signal}, which the runtime did not send; {reason}");
+                reason = match reboot_caller(&trace) {
+                    Some((role, command)) => format!(
+                        "PID 1 ended as by {signal}: {role} called reboot(2) ({command}) in its \
+                         PID namespace, and the kernel SIGKILLed PID 1 and reports it so; {reason}"
+                    ),
+                    None => {
+                        format!("PID 1 died of {signal}, which the runtime did not send; {reason}")
+                    }
+                };
             }
         }
         RunEnd::SetupFailed { reason: why } => {
@@ -451,6 +458,24 @@ fn unsent_fatal_signal(trace: &Trace) -> Option<String> {
     }
     let signal = died_of.filter(|signal| !sent.contains(signal))?;
     Some(format!("SIG{}", SignalNumber(signal).name()))
+}
+
+/// The workload process that called reboot(2) without being refused, and its command: in a
+/// child PID namespace the kernel then SIGKILLs PID 1 and its parent sees it end by SIGINT
+/// (power off, halt) or SIGHUP (restart) (torvalds/linux: kernel/pid_namespace.c,
+/// `reboot_pid_ns`; kernel/exit.c, `do_exit` via `zap_pid_ns_processes`), a signal no one sent.
+fn reboot_caller(trace: &Trace) -> Option<(&str, &'static str)> {
+    let refused = |role: &str| {
+        trace.reports.iter().any(|r| {
+            r.role == role && matches!(r.event, pid1check_probe::Event::RebootFailed { .. })
+        })
+    };
+    trace.reports.iter().find_map(|r| match r.event {
+        pid1check_probe::Event::Rebooting { command } if !refused(&r.role) => {
+            Some((r.role.as_str(), command.name()))
+        }
+        _ => None,
+    })
 }
 
 fn not_run(ready: &ReadyRun, time_scale: f64, version: &str, reason: String) -> RunRecord {
@@ -547,6 +572,7 @@ mod tests {
 
     fn record(case: &str, outcome: Outcome, event: &str) -> RunRecord {
         let events = vec![NormalEvent {
+            count: 1,
             phase: Phase::AfterStopSignal,
             role: "app".to_owned(),
             event: event.to_owned(),

@@ -40,7 +40,16 @@ pub fn render_cases(cases: &[Case]) -> String {
 fn step_words(step: &Step) -> String {
     match step {
         Step::Stop => "the runtime's stop sequence".to_owned(),
-        Step::Signal { signal, target } => format!("{signal} to {}", target.name()),
+        Step::Signal {
+            signal,
+            target,
+            count: 1,
+        } => format!("{signal} to {}", target.name()),
+        Step::Signal {
+            signal,
+            target,
+            count,
+        } => format!("{signal} to {}, {count} times back to back", target.name()),
         Step::Exec { command, .. } => format!("`{}` run inside", command.join(" ")),
         Step::WaitExit { role, within_ms } => format!("wait for {role} to exit ({within_ms} ms)"),
         Step::ScanZombies { label, settle_ms } => {

@@ -58,6 +58,7 @@ mod tests {
             ],
             trace: vec![
                 NormalEvent {
+                    count: 1,
                     phase: Phase::BeforeStop,
                     role: "app".to_owned(),
                     event: "started".to_owned(),
@@ -65,6 +66,7 @@ mod tests {
                     detail: String::new(),
                 },
                 NormalEvent {
+                    count: 1,
                     phase: Phase::AfterStopSignal,
                     role: "app".to_owned(),
                     event: "caught".to_owned(),
@@ -72,6 +74,7 @@ mod tests {
                     detail: "from=runtime code=SI_USER".to_owned(),
                 },
                 NormalEvent {
+                    count: 1,
                     phase: Phase::AfterEscalation,
                     role: "worker".to_owned(),
                     event: "killed".to_owned(),
@@ -79,6 +82,7 @@ mod tests {
                     detail: String::new(),
                 },
                 NormalEvent {
+                    count: 1,
                     phase: Phase::AfterTeardown,
                     role: "pid1".to_owned(),
                     event: "exited".to_owned(),

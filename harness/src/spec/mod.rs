@@ -8,8 +8,8 @@ mod profile;
 
 pub use candidate::{Candidate, CandidateKind, ImageFile, ImageWorkload, Install};
 pub use case::{
-    Behaviour, Case, Expectation, ExpectationKind, Level, Node, Placement, SignalRef, Step,
-    StopPlan, Target,
+    Behaviour, Case, Expectation, ExpectationKind, Level, MAX_SIGNAL_COUNT, Node, Placement,
+    RebootCommand, RebootErrno, SignalRef, Step, StopPlan, Target,
 };
 pub use load::{
     LoadError, Loaded, Location, Named, load_candidate, load_candidates, load_case, load_cases,
