@@ -361,16 +361,8 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
     let (mut outcome, mut reason) = outcome(&verdicts);
     match &trace.end {
         RunEnd::Completed => {
-            if let Some(signal) = unsent_fatal_signal(&trace) {
-                reason = match reboot_caller(&trace) {
-                    Some((role, command)) => format!(
-                        "PID 1 ended as by {signal}: {role} called reboot(2) ({command}) in its \
-                         PID namespace, and the kernel SIGKILLed PID 1 and reports it so; {reason}"
-                    ),
-                    None => {
-                        format!("PID 1 died of {signal}, which the runtime did not send; {reason}")
-                    }
-                };
+            if let Some(note) = pid1_end_note(&trace) {
+                reason = format!("{note}; {reason}");
             }
         }
         RunEnd::SetupFailed { reason: why } => {
@@ -458,6 +450,19 @@ fn unsent_fatal_signal(trace: &Trace) -> Option<String> {
     }
     let signal = died_of.filter(|signal| !sent.contains(signal))?;
     Some(format!("SIG{}", SignalNumber(signal).name()))
+}
+
+/// What the reason line must say about how PID 1 ended when no expectation explains it: a
+/// fatal signal the runtime never sent, and whether a reboot(2) inside caused it.
+fn pid1_end_note(trace: &Trace) -> Option<String> {
+    let signal = unsent_fatal_signal(trace)?;
+    Some(match reboot_caller(trace) {
+        Some((role, command)) => format!(
+            "PID 1 ended as by {signal}: {role} called reboot(2) ({command}) in its PID \
+             namespace, and the kernel SIGKILLed PID 1 and reports it so"
+        ),
+        None => format!("PID 1 died of {signal}, which the runtime did not send"),
+    })
 }
 
 /// The workload process that called reboot(2) without being refused, and its command: in a
@@ -623,6 +628,50 @@ mod tests {
                 Err("not installed: apt said no".to_owned()),
             ),
         ])
+    }
+
+    #[test]
+    fn a_signal_no_one_sent_is_named_and_a_reboot_explains_it() {
+        use crate::normal::tests::TraceBuilder;
+        use pid1check_probe::RebootCommand;
+        let int = ExitStatus::Signaled {
+            signal: libc::SIGINT,
+            core_dumped: false,
+        };
+        let crashed = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .pid1_exited(5, int)
+            .build();
+        assert_eq!(
+            pid1_end_note(&crashed).as_deref(),
+            Some("PID 1 died of SIGINT, which the runtime did not send")
+        );
+        let rebooted = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .reboot(3, "app", RebootCommand::PowerOff, None)
+            .pid1_exited(5, int)
+            .build();
+        assert_eq!(
+            pid1_end_note(&rebooted).as_deref(),
+            Some(
+                "PID 1 ended as by SIGINT: app called reboot(2) (power-off) in its PID \
+                 namespace, and the kernel SIGKILLed PID 1 and reports it so"
+            )
+        );
+        let refused = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .reboot(3, "app", RebootCommand::PowerOff, Some(libc::EPERM))
+            .pid1_exited(5, int)
+            .build();
+        assert!(
+            pid1_end_note(&refused).is_some_and(|note| note.starts_with("PID 1 died of")),
+            "a refused reboot explains nothing"
+        );
+        let stopped = TraceBuilder::new()
+            .stop(2, libc::SIGINT)
+            .pid1_exited(5, int)
+            .build();
+        assert_eq!(pid1_end_note(&stopped), None, "the runtime sent it");
     }
 
     #[test]

@@ -953,6 +953,24 @@ pub(crate) mod tests {
             self.report(t, role, pid, event)
         }
 
+        /// `role` (pid 2's name here) reports `rebooting` at `t`, and with `errno`, that the
+        /// call failed at `t + 1`.
+        pub(crate) fn reboot(
+            self,
+            t: u64,
+            role: &str,
+            command: pid1check_probe::RebootCommand,
+            errno: Option<i32>,
+        ) -> Self {
+            let called = self.report(t, role, 2, Event::Rebooting { command });
+            match errno {
+                Some(errno) => {
+                    called.report(t + 1, role, 2, Event::RebootFailed { command, errno })
+                }
+                None => called,
+            }
+        }
+
         pub(crate) fn exiting(self, t: u64, role: &str, pid: i32, code: i32) -> Self {
             self.report(t, role, pid, Event::Exiting { code })
         }
@@ -1462,14 +1480,7 @@ pub(crate) mod tests {
         let trace = TraceBuilder::new()
             .started(1, "app", 2, [1, 1, 1])
             .ready(2)
-            .report(
-                3,
-                "app",
-                2,
-                Event::Rebooting {
-                    command: RebootCommand::PowerOff,
-                },
-            )
+            .reboot(3, "app", RebootCommand::PowerOff, None)
             .pid1_exited(
                 4,
                 ExitStatus::Signaled {
@@ -1490,23 +1501,7 @@ pub(crate) mod tests {
         );
         let refused = TraceBuilder::new()
             .started(1, "app", 2, [1, 1, 1])
-            .report(
-                3,
-                "app",
-                2,
-                Event::Rebooting {
-                    command: RebootCommand::Restart,
-                },
-            )
-            .report(
-                4,
-                "app",
-                2,
-                Event::RebootFailed {
-                    command: RebootCommand::Restart,
-                    errno: libc::EPERM,
-                },
-            )
+            .reboot(3, "app", RebootCommand::Restart, Some(libc::EPERM))
             .build();
         let normal = normalise(&refused, &case(node("app", Vec::new())));
         let lines = lines(&normal);
