@@ -393,9 +393,8 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
     let (mut outcome, mut reason) = outcome(&verdicts);
     match &trace.end {
         RunEnd::Completed => {
-            if let Some(signal) = unsent_fatal_signal(&trace) {
-                reason =
-                    format!("PID 1 died of {signal}, which the runtime did not send; {reason}");
+            if let Some(note) = pid1_end_note(&trace) {
+                reason = format!("{note}; {reason}");
             }
         }
         RunEnd::SetupFailed { reason: why } => {
@@ -504,6 +503,37 @@ fn unsent_fatal_signal(trace: &Trace) -> Option<String> {
     Some(format!("SIG{}", SignalNumber(signal).name()))
 }
 
+/// What the reason line must say about how PID 1 ended when no expectation explains it: a
+/// fatal signal the runtime never sent, and whether a reboot(2) inside caused it.
+fn pid1_end_note(trace: &Trace) -> Option<String> {
+    let signal = unsent_fatal_signal(trace)?;
+    Some(match reboot_caller(trace) {
+        Some((role, command)) => format!(
+            "PID 1 ended as by {signal}: {role} called reboot(2) ({command}) in its PID \
+             namespace, and the kernel SIGKILLed PID 1 and reports it so"
+        ),
+        None => format!("PID 1 died of {signal}, which the runtime did not send"),
+    })
+}
+
+/// The workload process that called reboot(2) without being refused, and its command: in a
+/// child PID namespace the kernel then SIGKILLs PID 1 and its parent sees it end by SIGINT
+/// (power off, halt) or SIGHUP (restart) (torvalds/linux: kernel/pid_namespace.c,
+/// `reboot_pid_ns`; kernel/exit.c, `do_exit` via `zap_pid_ns_processes`), a signal no one sent.
+fn reboot_caller(trace: &Trace) -> Option<(&str, &'static str)> {
+    let refused = |role: &str| {
+        trace.reports.iter().any(|r| {
+            r.role == role && matches!(r.event, pid1check_probe::Event::RebootFailed { .. })
+        })
+    };
+    trace.reports.iter().find_map(|r| match r.event {
+        pid1check_probe::Event::Rebooting { command } if !refused(&r.role) => {
+            Some((r.role.as_str(), command.name()))
+        }
+        _ => None,
+    })
+}
+
 fn not_run(ready: &ReadyRun, time_scale: f64, version: &str, reason: String) -> RunRecord {
     let run = &ready.run;
     let stop = planned_stop(run, time_scale);
@@ -603,6 +633,7 @@ mod tests {
 
     fn record(case: &str, outcome: Outcome, event: &str) -> RunRecord {
         let events = vec![NormalEvent {
+            count: 1,
             phase: Phase::AfterStopSignal,
             role: "app".to_owned(),
             event: event.to_owned(),
@@ -654,6 +685,50 @@ mod tests {
                 Err("not installed: apt said no".to_owned()),
             ),
         ])
+    }
+
+    #[test]
+    fn a_signal_no_one_sent_is_named_and_a_reboot_explains_it() {
+        use crate::normal::tests::TraceBuilder;
+        use pid1check_probe::RebootCommand;
+        let int = ExitStatus::Signaled {
+            signal: libc::SIGINT,
+            core_dumped: false,
+        };
+        let crashed = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .pid1_exited(5, int)
+            .build();
+        assert_eq!(
+            pid1_end_note(&crashed).as_deref(),
+            Some("PID 1 died of SIGINT, which the runtime did not send")
+        );
+        let rebooted = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .reboot(3, "app", RebootCommand::PowerOff, None)
+            .pid1_exited(5, int)
+            .build();
+        assert_eq!(
+            pid1_end_note(&rebooted).as_deref(),
+            Some(
+                "PID 1 ended as by SIGINT: app called reboot(2) (power-off) in its PID \
+                 namespace, and the kernel SIGKILLed PID 1 and reports it so"
+            )
+        );
+        let refused = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .reboot(3, "app", RebootCommand::PowerOff, Some(libc::EPERM))
+            .pid1_exited(5, int)
+            .build();
+        assert!(
+            pid1_end_note(&refused).is_some_and(|note| note.starts_with("PID 1 died of")),
+            "a refused reboot explains nothing"
+        );
+        let stopped = TraceBuilder::new()
+            .stop(2, libc::SIGINT)
+            .pid1_exited(5, int)
+            .build();
+        assert_eq!(pid1_end_note(&stopped), None, "the runtime sent it");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use pid1check_probe::{Event, INIT_ROLE, Report};
 use serde::{Deserialize, Serialize};
 
 use crate::signal::SignalNumber;
-use crate::spec::{Case, Node, Pid1Process};
+use crate::spec::{Case, Node, Pid1Process, Step};
 use crate::trace::{ActionKind, ExecResult, ExitStatus, RunEnd, Trace};
 
 pub(crate) mod witness;
@@ -55,6 +55,19 @@ pub struct NormalEvent {
     pub signal: Option<String>,
     /// Everything else, rendered deterministically (`from=runtime code=SI_USER`).
     pub detail: String,
+    /// How many identical events this line stands for: more than 1 only for a signal a case
+    /// sends in a burst, whose repeats are collapsed into one line (how many a receiver caught
+    /// depends on timing where standard signals coalesce). Not rendered; verdicts count it.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(count: &u32) -> bool {
+    *count == 1
 }
 
 /// The names [`NormalEvent::event`] takes: one spelling each, shared with [`crate::verdict`].
@@ -67,6 +80,10 @@ pub(crate) mod event {
     pub const REAPED: &str = "reaped";
     /// A probe is about to `_exit`.
     pub const EXITING: &str = "exiting";
+    /// A probe is about to call reboot(2).
+    pub const REBOOTING: &str = "rebooting";
+    /// A probe's reboot(2) call failed.
+    pub const REBOOT_FAILED: &str = "reboot-failed";
     /// A probe could not do what the workload asked.
     pub const FAILED: &str = "failed";
     /// Every workload process started.
@@ -110,12 +127,23 @@ pub(crate) mod event {
     /// by a SIGKILL.
     pub const SIGNAL_QUEUED: &str = "signal-queued";
 
+    /// The kernel witness's names: what became of a signal.
+    pub const WITNESS: [&str; 5] = [
+        KILLED,
+        SIGNAL_HANDLED,
+        SIGNAL_DROPPED,
+        SIGNAL_DEFAULT,
+        SIGNAL_QUEUED,
+    ];
+
     /// Every name, for the width of the event column.
-    pub const ALL: [&str; 23] = [
+    pub const ALL: [&str; 25] = [
         STARTED,
         CAUGHT,
         REAPED,
         EXITING,
+        REBOOTING,
+        REBOOT_FAILED,
         FAILED,
         READY,
         SIGNAL_SENT,
@@ -156,6 +184,11 @@ pub(crate) const VANISHED_DETAIL: &str = "no exit report: ended by a signal befo
 /// exit report, so a signal is only one possibility.
 pub(crate) const VANISHED_AFTER_FAILURE: &str =
     "no exit report after a failure: the probe gave up, or a signal ended it";
+
+/// Detail of `vanished` for a role whose last word was `rebooting`: in a child PID namespace
+/// a reboot(2) that succeeds ends its caller (kernel/pid_namespace.c, `reboot_pid_ns`).
+pub(crate) const VANISHED_AFTER_REBOOT: &str =
+    "no exit report after calling reboot(2): the kernel ended it and the namespace's init";
 
 /// A whole run, normalised.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,6 +291,7 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
             GROUP_RUNTIME
         };
         let runtime = |event: &str, signal: Option<String>, detail: String| NormalEvent {
+            count: 1,
             phase,
             role: RUNTIME.to_owned(),
             event: event.to_owned(),
@@ -331,6 +365,7 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
                     format!("survivors={}", survivors.len()),
                 ),
                 ActionKind::Pid1Exited { status } => NormalEvent {
+                    count: 1,
                     phase,
                     role: roles.name(1).to_owned(),
                     event: event::EXITED.to_owned(),
@@ -363,6 +398,8 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
     };
     let exited = reported(|e| matches!(e, Event::Exiting { .. }));
     let failed = reported(|e| matches!(e, Event::Failed { .. }));
+    let rebooting = reported(|e| matches!(e, Event::Rebooting { .. }));
+    let reboot_failed = reported(|e| matches!(e, Event::RebootFailed { .. }));
     // The candidate under a parent (`init`) has no probe to report its exit: PID 1's `reaped`
     // line says how it ended.
     let mut vanished: Vec<&str> = reports
@@ -373,7 +410,9 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
         .collect();
     vanished.dedup();
     for role in vanished {
-        let detail = if failed.contains(role) {
+        let detail = if rebooting.contains(role) && !reboot_failed.contains(role) {
+            VANISHED_AFTER_REBOOT
+        } else if failed.contains(role) {
             VANISHED_AFTER_FAILURE
         } else {
             VANISHED_DETAIL
@@ -381,6 +420,7 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
         events.push((
             GROUP_DERIVED,
             NormalEvent {
+                count: 1,
                 phase: Phase::AfterTeardown,
                 role: role.to_owned(),
                 event: event::VANISHED.to_owned(),
@@ -394,6 +434,7 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
         events.push((
             GROUP_RUN_END,
             NormalEvent {
+                count: 1,
                 phase: Phase::AfterTeardown,
                 role: RUNTIME.to_owned(),
                 event: event::RUN_END.to_owned(),
@@ -406,9 +447,59 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
     // Stable: inside a group the order pushed above is canonical (actions in recorded order,
     // reports by role in tree preorder and seq).
     events.sort_by_key(|(group, e)| (e.phase, *group));
-    NormalTrace {
-        events: events.into_iter().map(|(_, e)| e).collect(),
+    let mut events: Vec<NormalEvent> = events.into_iter().map(|(_, e)| e).collect();
+    collapse_bursts(&mut events, &burst_signals(case));
+    NormalTrace { events }
+}
+
+/// The names of the signals the case sends in bursts (a `signal` step with `count` above 1).
+fn burst_signals(case: &Case) -> BTreeSet<String> {
+    case.stop
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Signal { signal, count, .. } if *count > 1 => Some(signal.name()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Merges the repeats of a burst's signal into one line per phase, role, event, signal and
+/// detail, counted in [`NormalEvent::count`], and leaves out the kernel witness's lines about
+/// it. What became of each instance depends on timing: a standard signal sent while the same
+/// one is pending is dropped (signal(7)), which instance a later dequeue belongs to is then
+/// a guess, and a receiver that changes its disposition mid-burst (busybox init halts on
+/// SIGUSR1) meets the rest differently. The raw trace and the timeline keep every instance;
+/// how many arrived is verdict evidence. Only the runtime's sends, the same in every run, show
+/// their count.
+fn collapse_bursts(events: &mut Vec<NormalEvent>, bursts: &BTreeSet<String>) {
+    if bursts.is_empty() {
+        return;
     }
+    let mut kept: Vec<NormalEvent> = Vec::with_capacity(events.len());
+    for e in events.drain(..) {
+        if !e.signal.as_ref().is_some_and(|name| bursts.contains(name)) {
+            kept.push(e);
+            continue;
+        }
+        if event::WITNESS.contains(&e.event.as_str()) {
+            continue;
+        }
+        let same = kept.iter_mut().find(|k| {
+            (k.phase, &k.role, &k.event, &k.signal, &k.detail)
+                == (e.phase, &e.role, &e.event, &e.signal, &e.detail)
+        });
+        match same {
+            Some(same) => same.count += e.count,
+            None => kept.push(e),
+        }
+    }
+    for e in &mut kept {
+        if e.role == RUNTIME && e.event == event::SIGNAL_SENT && e.count > 1 {
+            e.detail.push_str(&format!(" count={}", e.count));
+        }
+    }
+    *events = kept;
 }
 
 /// The probes' reports in canonical order: tree roles in preorder (`rank`), then unknown roles
@@ -423,7 +514,8 @@ fn canonical_reports<'a>(trace: &'a Trace, rank: &dyn Fn(&str) -> usize) -> Vec<
         Event::Caught { .. } => 1,
         Event::Reaped { .. } => 2,
         Event::Failed { .. } => 3,
-        Event::Exiting { .. } => 4,
+        Event::Rebooting { .. } | Event::RebootFailed { .. } => 4,
+        Event::Exiting { .. } => 5,
     };
     let mut reports: Vec<&Report> = trace.reports.iter().collect();
     reports.sort_by(|a, b| {
@@ -529,6 +621,7 @@ fn witness_events(
             (
                 GROUP_WITNESS,
                 NormalEvent {
+                    count: 1,
                     phase: phases.phase_at(line.mono_ns),
                     detail: line.detail(),
                     role: line.role,
@@ -724,13 +817,32 @@ fn normal_report(report: &Report, roles: &Roles, phase: Phase) -> NormalEvent {
         ),
         Event::Exiting { code } => (event::EXITING, None, format!("code={code}")),
         Event::Failed { message } => (event::FAILED, None, message.clone()),
+        Event::Rebooting { command } => (
+            event::REBOOTING,
+            None,
+            format!("command={}", command.name()),
+        ),
+        Event::RebootFailed { command, errno } => (
+            event::REBOOT_FAILED,
+            None,
+            format!("command={} errno={}", command.name(), errno_name(*errno)),
+        ),
     };
     NormalEvent {
+        count: 1,
         phase,
         role: report.role.clone(),
         event: name.to_owned(),
         signal,
         detail,
+    }
+}
+
+/// The `<errno.h>` name of an errno value (`EPERM`), or its number when unknown.
+pub(crate) fn errno_name(errno: i32) -> String {
+    match nix::errno::Errno::from_raw(errno) {
+        nix::errno::Errno::UnknownErrno => errno.to_string(),
+        known => format!("{known:?}"),
     }
 }
 
@@ -789,6 +901,8 @@ pub(crate) mod tests {
     /// A workload node with default behaviour.
     pub(crate) fn node(role: &str, children: Vec<Node>) -> Node {
         Node {
+            reboot: None,
+            reboot_after_ms: None,
             role: role.to_owned(),
             placement: Default::default(),
             on: Default::default(),
@@ -803,6 +917,7 @@ pub(crate) mod tests {
     /// A case with this workload and no expectations.
     pub(crate) fn case(workload: Node) -> Case {
         Case {
+            cap_sys_boot: None,
             name: "test".to_owned(),
             title: "test".to_owned(),
             why: "test".to_owned(),
@@ -884,6 +999,24 @@ pub(crate) mod tests {
                 status,
             };
             self.report(t, role, pid, event)
+        }
+
+        /// `role` (pid 2's name here) reports `rebooting` at `t`, and with `errno`, that the
+        /// call failed at `t + 1`.
+        pub(crate) fn reboot(
+            self,
+            t: u64,
+            role: &str,
+            command: pid1check_probe::RebootCommand,
+            errno: Option<i32>,
+        ) -> Self {
+            let called = self.report(t, role, 2, Event::Rebooting { command });
+            match errno {
+                Some(errno) => {
+                    called.report(t + 1, role, 2, Event::RebootFailed { command, errno })
+                }
+                None => called,
+            }
         }
 
         pub(crate) fn exiting(self, t: u64, role: &str, pid: i32, code: i32) -> Self {
@@ -1421,6 +1554,135 @@ pub(crate) mod tests {
             )
             .survivors(ms(32), Vec::new())
             .build()
+    }
+
+    const USR1: i32 = 10;
+
+    /// A case whose runtime sends USR1 ten times to PID 1, then stops.
+    pub(crate) fn burst_case() -> Case {
+        let mut case = case(node("app", Vec::new()));
+        case.stop.steps = vec![
+            Step::Signal {
+                signal: SignalNumber(USR1),
+                target: crate::spec::Target::Pid1,
+                count: 10,
+            },
+            Step::Stop,
+        ];
+        case
+    }
+
+    /// Ten USR1 sent, `caught` of them caught by the app, then a stop where TERM is caught
+    /// twice (not a burst signal: its lines stay apart).
+    pub(crate) fn burst_trace(caught: u64) -> Trace {
+        let mut builder = TraceBuilder::new().started(1, "app", 2, [1, 1, 1]).ready(2);
+        for n in 0..10 {
+            builder = builder.action(
+                3 + n,
+                ActionKind::SignalSent {
+                    target: "pid1".to_owned(),
+                    signal: SignalNumber(USR1),
+                    stop: false,
+                },
+            );
+        }
+        for n in 0..caught {
+            builder = builder.caught(20 + n, "app", 2, USR1, 1);
+        }
+        builder
+            .stop(40, TERM)
+            .caught(41, "app", 2, TERM, 1)
+            .caught(42, "app", 2, TERM, 1)
+            .exiting(43, "app", 2, 0)
+            .pid1_exited(50, ExitStatus::Exited { code: 0 })
+            .build()
+    }
+
+    #[test]
+    fn a_burst_renders_one_line_per_kind_whatever_number_arrived() {
+        let one = normalise(&burst_trace(1), &burst_case());
+        let seven = normalise(&burst_trace(7), &burst_case());
+        assert_eq!(one.render(), seven.render(), "coalescing must not show");
+        assert_eq!(
+            lines(&seven),
+            [
+                "before-stop app started - ppid=pid1 pgid=pid1 sid=pid1",
+                "before-stop app caught USR1 from=pid1 code=SI_USER",
+                "before-stop runtime ready -",
+                "before-stop runtime signal-sent USR1 to=pid1 count=10",
+                "after-stop-signal runtime signal-sent TERM to=pid1 (stop signal)",
+                "after-stop-signal app caught TERM from=pid1 code=SI_USER",
+                "after-stop-signal app caught TERM from=pid1 code=SI_USER",
+                "after-stop-signal app exiting - code=0",
+                "after-teardown pid1 exited - status=exit:0",
+            ]
+        );
+        let counts: Vec<u32> = seven.events.iter().map(|e| e.count).collect();
+        assert_eq!(counts, [1, 7, 1, 10, 1, 1, 1, 1, 1]);
+    }
+
+    #[test]
+    fn without_a_burst_nothing_is_collapsed() {
+        let mut case = burst_case();
+        case.stop.steps = vec![Step::Stop];
+        let normal = normalise(&burst_trace(3), &case);
+        let usr1 = normal
+            .events
+            .iter()
+            .filter(|e| e.signal.as_deref() == Some("USR1"))
+            .count();
+        assert_eq!(usr1, 13, "ten sends and three catches, one line each");
+        assert!(normal.events.iter().all(|e| e.count == 1));
+    }
+
+    #[test]
+    fn a_role_that_called_reboot_vanishes_for_that_reason() {
+        use pid1check_probe::RebootCommand;
+        let trace = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .ready(2)
+            .reboot(3, "app", RebootCommand::PowerOff, None)
+            .pid1_exited(
+                4,
+                ExitStatus::Signaled {
+                    signal: 2,
+                    core_dumped: false,
+                },
+            )
+            .build();
+        let normal = normalise(&trace, &case(node("app", Vec::new())));
+        assert_eq!(
+            lines(&normal)[1..],
+            [
+                "before-stop app rebooting - command=power-off".to_owned(),
+                "before-stop runtime ready -".to_owned(),
+                "after-teardown pid1 exited - status=signal:INT".to_owned(),
+                format!("after-teardown app vanished - {VANISHED_AFTER_REBOOT}"),
+            ]
+        );
+        let refused = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .reboot(3, "app", RebootCommand::Restart, Some(libc::EPERM))
+            .build();
+        let normal = normalise(&refused, &case(node("app", Vec::new())));
+        let lines = lines(&normal);
+        assert!(
+            lines.contains(
+                &"before-stop app reboot-failed - command=restart errno=EPERM".to_owned()
+            ),
+            "{lines:?}"
+        );
+        assert!(
+            lines.last().is_some_and(|l| l.ends_with(VANISHED_DETAIL)),
+            "a refused reboot explains nothing: {lines:?}"
+        );
+    }
+
+    #[test]
+    fn errno_names_are_the_c_names() {
+        assert_eq!(errno_name(libc::EPERM), "EPERM");
+        assert_eq!(errno_name(libc::EINVAL), "EINVAL");
+        assert_eq!(errno_name(100_000), "100000");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::sandbox::{ImageBind, SandboxMode, SandboxSpec};
 use crate::signal::SignalNumber;
 use crate::spec::{
     Behaviour, Candidate, Case, ImageWorkload, Install, Node, Pid1Process, Placement, Profile,
-    Runtime, SignalRef, Step, WorkloadExec,
+    RebootCommand, Runtime, SignalRef, Step, WorkloadExec,
 };
 use crate::stop::{
     ImageFacts, KUBERNETES_MIN_GRACE_MS, ProfileError, StopSequence, StopSignal, choose,
@@ -285,7 +285,11 @@ pub fn resolve(run: &PlannedRun, with: &Resolution) -> Result<RunSpec, ProfileEr
             hostname: "pid1check".to_owned(),
             needs: run.candidate.needs.clone(),
             image_binds,
-            cap_sys_boot: keeps_cap_sys_boot(run.profile.runtime),
+            // A case about reboot(2) may decide for itself; otherwise the runtime does.
+            cap_sys_boot: run
+                .case
+                .cap_sys_boot
+                .unwrap_or_else(|| keeps_cap_sys_boot(run.profile.runtime)),
             image_root,
             working_dir,
             user,
@@ -413,6 +417,13 @@ fn wire_node(node: &Node, stop: StopSignal, time_scale: f64) -> pid1check_probe:
         orphan: node.orphan,
         exit_after_ms: node.exit_after_ms.map(scale),
         exit_code: node.exit_code,
+        reboot: node.reboot_after_ms.map(|ms| wire::Reboot {
+            after_ms: scale(ms),
+            command: match node.reboot.unwrap_or_default() {
+                RebootCommand::PowerOff => wire::RebootCommand::PowerOff,
+                RebootCommand::Restart => wire::RebootCommand::Restart,
+            },
+        }),
     }
 }
 
@@ -422,6 +433,8 @@ mod tests {
 
     fn node_with(on: &[(SignalRef, Behaviour)]) -> Node {
         Node {
+            reboot: None,
+            reboot_after_ms: None,
             role: "app".to_owned(),
             placement: Placement::Inherit,
             on: on.iter().copied().collect(),

@@ -9,11 +9,13 @@ use serde::{Deserialize, Serialize};
 use crate::matrix::Outcome;
 use crate::normal::{
     NormalEvent, NormalTrace, PID1, PRE_STOP_MARK, Phase, RUNTIME, STOP_SIGNAL_MARK,
-    VANISHED_DETAIL, event,
+    VANISHED_DETAIL, errno_name, event,
 };
 use crate::observe::Observer;
 use crate::signal::SignalNumber;
-use crate::spec::{Applies, CandidateKind, Case, Expectation, ExpectationKind, Level, SignalRef};
+use crate::spec::{
+    Applies, CandidateKind, Case, Expectation, ExpectationKind, Level, RebootErrno, SignalRef,
+};
 
 /// The result of one expectation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -175,7 +177,19 @@ pub fn killed_without_cleanup(trace: &NormalTrace) -> Vec<String> {
 /// The expectation in words, as reports list it.
 pub fn describe(kind: &ExpectationKind) -> String {
     match kind {
-        ExpectationKind::Caught { role, signal } => format!("{role} caught {}", words(*signal)),
+        ExpectationKind::Caught {
+            role,
+            signal,
+            at_least,
+            times,
+        } => match (at_least, times) {
+            (_, Some(times)) => format!("{role} caught {} exactly {times} times", words(*signal)),
+            (Some(1), None) => format!("{role} caught {} at least once", words(*signal)),
+            (Some(at_least), None) => {
+                format!("{role} caught {} at least {at_least} times", words(*signal))
+            }
+            (None, None) => format!("{role} caught {}", words(*signal)),
+        },
         ExpectationKind::NotCaught { role, signal } => {
             format!("{role} did not catch {}", words(*signal))
         }
@@ -199,6 +213,9 @@ pub fn describe(kind: &ExpectationKind) -> String {
         }
         ExpectationKind::ConsoleNamesWorkload => {
             "PID 1's console output names the workload's path".to_owned()
+        }
+        ExpectationKind::RebootFailed { role, errno } => {
+            format!("{role}'s reboot(2) fails with {}", errno.name())
         }
     }
 }
@@ -232,7 +249,8 @@ fn needs(kind: &ExpectationKind) -> Option<Observer> {
     match kind {
         ExpectationKind::Caught { .. }
         | ExpectationKind::NotCaught { .. }
-        | ExpectationKind::ExitedCleanly { .. } => Some(Observer::Probe),
+        | ExpectationKind::ExitedCleanly { .. }
+        | ExpectationKind::RebootFailed { .. } => Some(Observer::Probe),
         ExpectationKind::NoZombies { .. }
         | ExpectationKind::NotStopped { .. }
         | ExpectationKind::NoSurvivors => Some(Observer::Procfs),
@@ -245,6 +263,46 @@ fn needs(kind: &ExpectationKind) -> Option<Observer> {
         ExpectationKind::ConsoleNamesWorkload => None,
         // Decided by whichever of two sources is there: see `killed_by`.
         ExpectationKind::KilledBy { .. } => None,
+    }
+}
+
+/// How many catches a `caught` expectation wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Catches {
+    /// One, before escalation (no count given).
+    Once,
+    /// At least this many.
+    AtLeast(u32),
+    /// Exactly this many.
+    Exactly(u32),
+}
+
+impl Catches {
+    /// From the expectation's fields; `times` wins (the loader refuses both).
+    fn wanted(at_least: Option<u32>, times: Option<u32>) -> Catches {
+        match (at_least, times) {
+            (_, Some(times)) => Catches::Exactly(times),
+            (Some(at_least), None) => Catches::AtLeast(at_least),
+            (None, None) => Catches::Once,
+        }
+    }
+
+    fn accepts(self, count: u32) -> bool {
+        match self {
+            Catches::Once => count >= 1,
+            Catches::AtLeast(at_least) => count >= at_least,
+            Catches::Exactly(times) => count == times,
+        }
+    }
+}
+
+impl std::fmt::Display for Catches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Catches::Once => f.write_str("at least 1 wanted"),
+            Catches::AtLeast(at_least) => write!(f, "at least {at_least} wanted"),
+            Catches::Exactly(times) => write!(f, "exactly {times} wanted"),
+        }
     }
 }
 
@@ -287,8 +345,16 @@ impl<'a> Facts<'a> {
             ));
         }
         let decision = match kind {
-            ExpectationKind::Caught { role, signal } => match self.resolve(*signal) {
-                Ok(signal) => self.caught(role, &signal),
+            ExpectationKind::Caught {
+                role,
+                signal,
+                at_least,
+                times,
+            } => match self.resolve(*signal) {
+                Ok(signal) => match Catches::wanted(*at_least, *times) {
+                    Catches::Once => self.caught(role, &signal),
+                    wanted => self.caught_times(role, &signal, wanted),
+                },
                 Err(decision) => decision,
             },
             ExpectationKind::NotCaught { role, signal } => match self.resolve(*signal) {
@@ -306,6 +372,7 @@ impl<'a> Facts<'a> {
             ExpectationKind::Pid1ExitNonzero => self.pid1_exit_nonzero(),
             ExpectationKind::Pid1ExitsBeforeStop => self.pid1_exits_before_stop(),
             ExpectationKind::ConsoleNamesWorkload => self.console_names_workload(),
+            ExpectationKind::RebootFailed { role, errno } => self.reboot_failed(role, *errno),
         };
         // A probe that failed did not run the workload as scripted: the harness, not the
         // candidate, may be the cause, so it cannot fail the candidate.
@@ -674,6 +741,50 @@ impl<'a> Facts<'a> {
         )))
     }
 
+    /// Like [`Facts::caught`], counting: every catch before escalation counts, a collapsed
+    /// line of a burst with its `count`. The count is evidence only, never in the snapshot.
+    fn caught_times(&self, role: &str, signal: &str, wanted: Catches) -> Decision {
+        let caught = self.caught_events(role, signal);
+        let in_time: Vec<&&NormalEvent> = caught
+            .iter()
+            .filter(|e| e.phase < Phase::AfterEscalation)
+            .collect();
+        let count: u32 = in_time.iter().map(|e| e.count).sum();
+        if count == 0 && !wanted.accepts(0) {
+            // None in time: the single-catch judgement says why, with its evidence.
+            let (result, evidence) = self.caught(role, signal);
+            return (result, format!("caught 0 times ({wanted}): {evidence}"));
+        }
+        let first = in_time
+            .first()
+            .map(|e| format!("; first: {}", cite(e)))
+            .unwrap_or_default();
+        let evidence = format!("{role} caught {signal} {count} times ({wanted}){first}");
+        if wanted.accepts(count) {
+            pass(evidence)
+        } else {
+            fail(evidence)
+        }
+    }
+
+    /// The role's probe reported that reboot(2) failed with `errno`.
+    fn reboot_failed(&self, role: &str, errno: RebootErrno) -> Decision {
+        let wanted = errno_name(errno.raw());
+        let failed = self.find(role, event::REBOOT_FAILED);
+        match (failed, self.find(role, event::REBOOTING)) {
+            (Some(e), _) if e.detail.contains(&format!("errno={wanted}")) => pass(cite(e)),
+            (Some(e), _) => fail(format!("not {wanted}: {}", cite(e))),
+            (None, Some(e)) => fail(format!(
+                "the call did not fail: {} was its last report",
+                cite(e)
+            )),
+            (None, None) if self.started(role).is_none() => unknown(self.never_started(role)),
+            (None, None) => {
+                unknown(self.with_run_end(&format!("{role} never reported calling reboot(2)")))
+            }
+        }
+    }
+
     fn caught_events(&self, role: &str, signal: &str) -> Vec<&'a NormalEvent> {
         self.trace
             .events
@@ -778,9 +889,102 @@ mod tests {
 
     fn caught(role: &str, signal: i32) -> ExpectationKind {
         ExpectationKind::Caught {
+            at_least: None,
+            times: None,
             role: role.to_owned(),
             signal: SignalRef::Signal(SignalNumber(signal)),
         }
+    }
+
+    fn caught_counted(at_least: Option<u32>, times: Option<u32>) -> ExpectationKind {
+        ExpectationKind::Caught {
+            at_least,
+            times,
+            role: "app".to_owned(),
+            signal: SignalRef::Signal(SignalNumber(10)),
+        }
+    }
+
+    /// Judges one `must` against the burst trace of `normal`'s tests.
+    fn burst_verdict(kind: ExpectationKind, caught: u64) -> (VerdictResult, String) {
+        let mut case = crate::normal::tests::burst_case();
+        case.must = vec![kind];
+        let normal = normalise(&crate::normal::tests::burst_trace(caught), &case);
+        let verdicts = judge(&case, &normal, BASELINE);
+        (verdicts[0].result, verdicts[0].evidence.clone())
+    }
+
+    #[test]
+    fn caught_counts_every_catch_of_a_burst() {
+        let (result, evidence) = burst_verdict(caught_counted(None, Some(10)), 10);
+        assert_eq!(result, VerdictResult::Pass, "{evidence}");
+        assert!(
+            evidence
+                .starts_with("app caught USR1 10 times (exactly 10 wanted); first: app: caught"),
+            "{evidence}"
+        );
+        let (result, evidence) = burst_verdict(caught_counted(None, Some(10)), 7);
+        assert_eq!(result, VerdictResult::Fail, "{evidence}");
+        assert!(
+            evidence.starts_with("app caught USR1 7 times"),
+            "{evidence}"
+        );
+        let (result, _) = burst_verdict(caught_counted(Some(3), None), 3);
+        assert_eq!(result, VerdictResult::Pass);
+        let (result, _) = burst_verdict(caught_counted(Some(3), None), 2);
+        assert_eq!(result, VerdictResult::Fail);
+    }
+
+    #[test]
+    fn caught_none_of_a_burst_says_why_like_a_single_catch() {
+        let (result, evidence) = burst_verdict(caught_counted(Some(1), None), 0);
+        assert_eq!(result, VerdictResult::Fail, "{evidence}");
+        assert!(
+            evidence.starts_with("caught 0 times (at least 1 wanted): app never caught USR1"),
+            "{evidence}"
+        );
+        let (result, _) = burst_verdict(caught_counted(None, Some(0)), 0);
+        assert_eq!(result, VerdictResult::Pass, "exactly none is met by none");
+    }
+
+    fn reboot_trace(events: Vec<pid1check_probe::Event>) -> Trace {
+        let mut builder = TraceBuilder::new().started(1, "app", 2, [1, 1, 1]);
+        for (n, event) in (2..).zip(events) {
+            builder = builder.report(n, "app", 2, event);
+        }
+        builder.build()
+    }
+
+    #[test]
+    fn reboot_failed_passes_only_on_the_errno_named() {
+        use pid1check_probe::{Event, RebootCommand::PowerOff};
+        let expect = |errno| ExpectationKind::RebootFailed {
+            role: "app".to_owned(),
+            errno,
+        };
+        let refused = reboot_trace(vec![
+            Event::Rebooting { command: PowerOff },
+            Event::RebootFailed {
+                command: PowerOff,
+                errno: libc::EPERM,
+            },
+        ]);
+        let (result, evidence) = one(expect(RebootErrno::EPERM), &refused, BASELINE);
+        assert_eq!(result, VerdictResult::Pass, "{evidence}");
+        assert_eq!(
+            evidence,
+            "app: reboot-failed command=power-off errno=EPERM in before-stop"
+        );
+        let (result, evidence) = one(expect(RebootErrno::EINVAL), &refused, BASELINE);
+        assert_eq!(result, VerdictResult::Fail, "{evidence}");
+        assert!(evidence.starts_with("not EINVAL: "), "{evidence}");
+        let rebooted = reboot_trace(vec![Event::Rebooting { command: PowerOff }]);
+        let (result, evidence) = one(expect(RebootErrno::EPERM), &rebooted, BASELINE);
+        assert_eq!(result, VerdictResult::Fail, "{evidence}");
+        assert!(evidence.starts_with("the call did not fail"), "{evidence}");
+        let silent = reboot_trace(Vec::new());
+        let (result, _) = one(expect(RebootErrno::EPERM), &silent, BASELINE);
+        assert_eq!(result, VerdictResult::Unknown, "no report is no evidence");
     }
 
     fn not_caught(role: &str, signal: i32) -> ExpectationKind {
@@ -880,6 +1084,8 @@ mod tests {
     #[test]
     fn stop_means_the_signal_the_runtime_sent_and_is_na_without_one() {
         let stop = ExpectationKind::Caught {
+            at_least: None,
+            times: None,
             role: "app".to_owned(),
             signal: SignalRef::Stop,
         };
@@ -911,6 +1117,8 @@ mod tests {
     #[test]
     fn stop_means_the_service_stop_signal_under_a_system_manager() {
         let stop = ExpectationKind::Caught {
+            at_least: None,
+            times: None,
             role: "app".to_owned(),
             signal: SignalRef::Stop,
         };

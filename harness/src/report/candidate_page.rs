@@ -302,6 +302,7 @@ mod tests {
 
     fn event(role: &str, name: &str, signal: Option<&str>, detail: &str) -> NormalEvent {
         NormalEvent {
+            count: 1,
             phase: Phase::AfterStopSignal,
             role: role.into(),
             event: name.into(),

@@ -94,7 +94,16 @@ fn push_expectations(out: &mut String, expectations: &[Expectation]) {
 fn step_words(step: &Step) -> String {
     match step {
         Step::Stop => "the runtime's stop sequence".to_owned(),
-        Step::Signal { signal, target } => format!("{signal} to {}", target.name()),
+        Step::Signal {
+            signal,
+            target,
+            count: 1,
+        } => format!("{signal} to {}", target.name()),
+        Step::Signal {
+            signal,
+            target,
+            count,
+        } => format!("{signal} to {}, {count} times back to back", target.name()),
         Step::Exec { command, .. } => format!("`{}` run inside", command.join(" ")),
         Step::WaitExit { role, within_ms } => format!("wait for {role} to exit ({within_ms} ms)"),
         Step::ScanZombies { label, settle_ms } => {

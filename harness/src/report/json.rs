@@ -59,6 +59,7 @@ mod tests {
             ],
             trace: vec![
                 NormalEvent {
+                    count: 1,
                     phase: Phase::BeforeStop,
                     role: "app".to_owned(),
                     event: "started".to_owned(),
@@ -66,6 +67,7 @@ mod tests {
                     detail: String::new(),
                 },
                 NormalEvent {
+                    count: 1,
                     phase: Phase::AfterStopSignal,
                     role: "app".to_owned(),
                     event: "caught".to_owned(),
@@ -73,6 +75,7 @@ mod tests {
                     detail: "from=runtime code=SI_USER".to_owned(),
                 },
                 NormalEvent {
+                    count: 1,
                     phase: Phase::AfterEscalation,
                     role: "worker".to_owned(),
                     event: "killed".to_owned(),
@@ -80,6 +83,7 @@ mod tests {
                     detail: String::new(),
                 },
                 NormalEvent {
+                    count: 1,
                     phase: Phase::AfterTeardown,
                     role: "pid1".to_owned(),
                     event: "exited".to_owned(),

@@ -372,7 +372,16 @@ impl Driver {
     fn step(&mut self, step: &Step, spec: &RunSpec) {
         match step {
             Step::Stop => self.stop(spec),
-            Step::Signal { signal, target } => self.send(target, *signal, false),
+            Step::Signal {
+                signal,
+                target,
+                count,
+            } => {
+                // Back to back, without waiting for anything in between: a burst.
+                for _ in 0..*count {
+                    self.send(target, *signal, false);
+                }
+            }
             Step::Exec { command, within_ms } => {
                 if self.pid1_status.is_none() {
                     let until = monotonic_ns() + ms_to_ns(*within_ms);

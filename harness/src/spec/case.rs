@@ -22,6 +22,10 @@ pub struct Case {
     pub why: String,
     /// Where the behaviour comes from: kernel rules, init sources, runtime code (`project: file`).
     pub sources: Vec<String>,
+    /// Whether PID 1 keeps `CAP_SYS_BOOT`, whatever the runtime profile would do (docker drops
+    /// it, LXC keeps it): a case about reboot(2) needs both worlds. `None` leaves it to the profile.
+    #[serde(default)]
+    pub cap_sys_boot: Option<bool>,
     /// The process tree the candidate starts; its root is the process the candidate execs.
     pub workload: Node,
     /// How the run is driven once the workload is ready.
@@ -250,6 +254,12 @@ pub struct Node {
     /// only, without children) a path that cannot be executed, to see how PID 1 reports it.
     #[serde(default)]
     pub exec: WorkloadExec,
+    /// Call reboot(2) this long after starting (milliseconds, scaled by `--time-scale`).
+    #[serde(default)]
+    pub reboot_after_ms: Option<u64>,
+    /// The reboot(2) command for `reboot_after_ms`; `power-off` when not given.
+    #[serde(default)]
+    pub reboot: Option<RebootCommand>,
 }
 
 /// What stands in PID 1's argv for `{workload}`.
@@ -274,6 +284,19 @@ impl WorkloadExec {
             WorkloadExec::NotExecutable => "not-executable",
         }
     }
+}
+
+/// A reboot(2) command, as a node asks for it. In a child PID namespace the kernel ends the
+/// namespace's init as if by SIGINT (power off, halt) or SIGHUP (restart)
+/// (torvalds/linux: kernel/pid_namespace.c, `reboot_pid_ns`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RebootCommand {
+    /// `LINUX_REBOOT_CMD_POWER_OFF`.
+    #[default]
+    PowerOff,
+    /// `LINUX_REBOOT_CMD_RESTART`.
+    Restart,
 }
 
 /// Process-group and session placement of a node.
@@ -344,13 +367,17 @@ pub enum Step {
     /// The runtime profile's stop sequence: its stop signal to PID 1, the grace period, then
     /// SIGKILL to PID 1 if it is still there. Starts the `stop` phase.
     Stop,
-    /// Send one signal from the runtime (an ancestor PID namespace) to a process.
+    /// Send a signal from the runtime (an ancestor PID namespace) to a process, `count` times
+    /// back to back (a burst: standard signals coalesce while pending, real-time ones queue).
     Signal {
         /// The signal.
         signal: SignalNumber,
         /// The receiver.
         #[serde(default)]
         target: Target,
+        /// How many times, from 1 to [`MAX_SIGNAL_COUNT`].
+        #[serde(default = "one")]
+        count: u32,
     },
     /// Run a command inside the container, as `docker exec` would, and wait for it (bounded):
     /// a process of the namespace acting on PID 1 (`kill -TERM 1`).
@@ -400,6 +427,14 @@ pub enum Step {
         /// How long.
         ms: u64,
     },
+}
+
+/// The most signals one `signal` step sends: enough to see coalescing and queueing, few enough
+/// that no queue limit (RLIMIT_SIGPENDING) decides the result.
+pub const MAX_SIGNAL_COUNT: u32 = 32;
+
+fn one() -> u32 {
+    1
 }
 
 impl Step {
@@ -488,12 +523,19 @@ impl Level {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ExpectationKind {
-    /// `role` ran its handler for `signal` before any SIGKILL escalation.
+    /// `role` ran its handler for `signal` before any SIGKILL escalation: at least once, at
+    /// least `at_least` times, or exactly `times` times (at most one of the two).
     Caught {
         /// Workload role.
         role: String,
         /// The signal, or `stop`.
         signal: SignalRef,
+        /// The fewest catches that pass.
+        #[serde(default)]
+        at_least: Option<u32>,
+        /// The exact number of catches that passes.
+        #[serde(default)]
+        times: Option<u32>,
     },
     /// `role` never ran its handler for `signal`.
     NotCaught {
@@ -537,6 +579,13 @@ pub enum ExpectationKind {
     Escalated,
     /// Once PID 1 is gone, no process of the run remains anywhere on the machine.
     NoSurvivors,
+    /// `role` called reboot(2) and the kernel refused it with `errno` (the probe's report).
+    RebootFailed {
+        /// Workload role.
+        role: String,
+        /// The error reboot(2) returned.
+        errno: RebootErrno,
+    },
     /// `role` was ended by `signal` (needs the kernel witness or its parent's reap report).
     KilledBy {
         /// Workload role.
@@ -553,4 +602,35 @@ pub enum ExpectationKind {
     /// PID 1's console output (what `docker logs` shows) names the workload's path, so a user
     /// learns which command could not start.
     ConsoleNamesWorkload,
+}
+
+/// The errors reboot(2) documents, by their `<errno.h>` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RebootErrno {
+    /// No `CAP_SYS_BOOT` in the user namespace that owns the caller's PID namespace.
+    EPERM,
+    /// A bad magic number or command.
+    EINVAL,
+    /// A bad argument pointer (`LINUX_REBOOT_CMD_RESTART2`).
+    EFAULT,
+}
+
+impl RebootErrno {
+    /// The `<errno.h>` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RebootErrno::EPERM => "EPERM",
+            RebootErrno::EINVAL => "EINVAL",
+            RebootErrno::EFAULT => "EFAULT",
+        }
+    }
+
+    /// The value on Linux (asm-generic/errno-base.h).
+    pub fn raw(self) -> i32 {
+        match self {
+            RebootErrno::EPERM => libc::EPERM,
+            RebootErrno::EINVAL => libc::EINVAL,
+            RebootErrno::EFAULT => libc::EFAULT,
+        }
+    }
 }

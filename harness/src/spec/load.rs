@@ -544,6 +544,66 @@ mod tests {
             "8:8: workload.exec",
             "unknown variant `absent`",
         ),
+        (
+            "signal-count-zero",
+            "11:47: stop.steps[0].count",
+            "0 is out of range: send a signal from 1 to 32 times",
+        ),
+        (
+            "signal-count-too-many",
+            "11:50: stop.steps[0].count",
+            "1000 is out of range",
+        ),
+        (
+            "signal-count-wrong-type",
+            "11:47: stop.steps[0].count",
+            "invalid type: string \"ten\"",
+        ),
+        (
+            "caught-at-least-and-times",
+            "15:9: must[0].times",
+            "at most one of `at_least` or `times`",
+        ),
+        (
+            "caught-at-least-zero",
+            "14:12: must[0].at_least",
+            "0 is always met",
+        ),
+        (
+            "caught-times-negative",
+            "14:9: must[0].times",
+            "invalid value: integer `-1`",
+        ),
+        (
+            "reboot-without-time",
+            "8:10: workload.reboot",
+            "add `reboot_after_ms`",
+        ),
+        (
+            "reboot-command-unknown",
+            "9:10: workload.reboot",
+            "unknown variant `kexec`",
+        ),
+        (
+            "reboot-after-wrong-type",
+            "8:19: workload.reboot_after_ms",
+            "invalid type: string \"1s\"",
+        ),
+        (
+            "cap-sys-boot-wrong-type",
+            "5:16: cap_sys_boot",
+            "invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            "reboot-errno-unknown",
+            "13:9: must[0].errno",
+            "unknown variant `ENOENT`",
+        ),
+        (
+            "reboot-failed-role-unknown",
+            "12:8: must[0].role",
+            "no workload process has the role \"ap\"",
+        ),
     ];
 
     const INVALID_CANDIDATES: &[(&str, &str, &str)] = &[
@@ -719,9 +779,12 @@ mod tests {
                 "not-pid1",
                 "orphan-reaping",
                 "quit-forward",
+                "reboot-syscall",
+                "reboot-syscall-no-cap",
                 "rtmin3",
                 "rtmin4",
                 "sigchld-not-forwarded",
+                "signal-burst",
                 "slow-cleanup",
                 "stop-while-frozen",
                 "term-forward",
@@ -835,6 +898,8 @@ signal = 15
         assert_eq!(
             case.must,
             [ExpectationKind::Caught {
+                at_least: None,
+                times: None,
                 role: "worker".to_owned(),
                 signal: SignalRef::Signal(SignalNumber::TERM),
             }]

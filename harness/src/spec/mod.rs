@@ -8,8 +8,9 @@ mod profile;
 
 pub use candidate::{Candidate, CandidateKind, ImageFile, ImageWorkload, Install};
 pub use case::{
-    Applies, Behaviour, Case, CaseSandbox, Expectation, ExpectationKind, Level, Node, Pid1Process,
-    Placement, Reading, SignalRef, Step, StopPlan, Target, WorkloadExec,
+    Applies, Behaviour, Case, CaseSandbox, Expectation, ExpectationKind, Level, MAX_SIGNAL_COUNT,
+    Node, Pid1Process, Placement, Reading, RebootCommand, RebootErrno, SignalRef, Step, StopPlan,
+    Target, WorkloadExec,
 };
 pub use load::{
     LoadError, Loaded, Location, Named, load_candidate, load_candidates, load_case, load_cases,

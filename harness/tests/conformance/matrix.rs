@@ -77,7 +77,10 @@ fn matches_its_snapshot(
         "exec-failure",
         "exec-not-executable",
         "job-control",
-        "stop-while-frozen"
+        "stop-while-frozen",
+        "signal-burst",
+        "reboot-syscall",
+        "reboot-syscall-no-cap"
     )]
     case_name: &str,
 ) {
@@ -88,6 +91,20 @@ fn matches_its_snapshot(
         "{candidate_name} × {case_name} did not run: {}",
         record.result.reason
     );
+    if (candidate_name, case_name) == ("lxc-init", "signal-burst") {
+        // init.lxc keeps one caught signal in a variable until its loop forwards it (lxc/lxc:
+        // src/lxc/cmd/lxc_init.c, `interrupt_handler`), so how many of ten queued SIGRTMIN+1
+        // reach the app depends on scheduling, and with it the `should` verdict (twelve runs:
+        // one of ten in nine, 7, 8 and 10 of ten in the others). Its musts hold every time; its
+        // snapshot is still blessed and compared by `cargo xtask conformance`.
+        assert_eq!(
+            record.result.outcome,
+            Outcome::Pass,
+            "{}",
+            record.result.reason
+        );
+        return;
+    }
     let name = snapshot_name(candidate_name, case_name, "docker");
     if record.result.outcome == Outcome::NotApplicable {
         // Not executed: like a run that did not run, it has no snapshot.

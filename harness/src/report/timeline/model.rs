@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use pid1check_probe::Event;
 
 use crate::normal::{
-    OUTSIDE, PID1, ProcessNames, RUNTIME, event, role_order, status_text, witness::KERNEL,
-    witnessed_signals,
+    OUTSIDE, PID1, ProcessNames, RUNTIME, errno_name, event, role_order, status_text,
+    witness::KERNEL, witnessed_signals,
 };
 use crate::observe::witness::WitnessKind;
 use crate::signal::SignalNumber;
@@ -449,6 +449,14 @@ pub fn build_timeline(trace: &Trace, case: &Case, grace_ms: Option<u64>) -> Time
                     .or_insert_with(|| format!("exit:{code}"));
             }
             Event::Failed { message } => t.notes.push(format!("{role} failed: {message}")),
+            Event::Rebooting { command } => t
+                .notes
+                .push(format!("{role} called reboot(2) ({})", command.name())),
+            Event::RebootFailed { command, errno } => t.notes.push(format!(
+                "{role}: reboot(2) ({}) failed with {}",
+                command.name(),
+                errno_name(*errno)
+            )),
         }
     }
     for (lane, at) in reported_ends {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use crate::signal::SignalNumber;
 use crate::spec::{
-    Candidate, CandidateKind, Case, ExpectationKind, Install, Node, Profile, SignalRef, Step,
-    Target, WorkloadExec,
+    Candidate, CandidateKind, Case, ExpectationKind, Install, MAX_SIGNAL_COUNT, Node, Profile,
+    SignalRef, Step, Target, WorkloadExec,
 };
 use crate::stop::check_profile;
 
@@ -104,7 +104,16 @@ pub(super) fn validate_case(case: &Case, doc: &Doc<'_>) -> Result<(), Invalid> {
                 }
                 first_stop = Some(here);
             }
-            Step::Signal { target, .. } => {
+            Step::Signal { target, count, .. } => {
+                if !(1..=MAX_SIGNAL_COUNT).contains(count) {
+                    return Err(at(
+                        here.key("count"),
+                        format!(
+                            "{count} is out of range: send a signal from 1 to {MAX_SIGNAL_COUNT} \
+                             times"
+                        ),
+                    ));
+                }
                 if let Target::Role(role) = target
                     && !roles.contains_key(role.as_str())
                 {
@@ -230,11 +239,34 @@ fn check_expectations(
     for (level, list) in [("must", must), ("should", should)] {
         for (index, expectation) in list.iter().enumerate() {
             let here = root.key(level).index(index);
+            if let ExpectationKind::Caught {
+                at_least, times, ..
+            } = expectation
+            {
+                match (at_least, times) {
+                    (Some(_), Some(_)) => {
+                        return Err(at(
+                            here.key("times"),
+                            "caught takes at most one of `at_least` or `times`, not both",
+                        ));
+                    }
+                    (Some(0), None) => {
+                        return Err(at(
+                            here.key("at_least"),
+                            "0 is always met: give at least 1, or use `not-caught`",
+                        ));
+                    }
+                    _ => {}
+                }
+            }
             match expectation {
                 ExpectationKind::Caught { role, .. }
                 | ExpectationKind::NotCaught { role, .. }
                 | ExpectationKind::ExitedCleanly { role, .. }
-                | ExpectationKind::KilledBy { role, .. } => role_exists(role, here.key("role"))?,
+                | ExpectationKind::KilledBy { role, .. }
+                | ExpectationKind::RebootFailed { role, .. } => {
+                    role_exists(role, here.key("role"))?
+                }
                 ExpectationKind::NoZombies { scan } => {
                     scan_exists(labels, scan, SCAN_ZOMBIES, here.key("scan"))?;
                 }
@@ -384,6 +416,13 @@ fn check_node(
             ),
         ));
     }
+    if node.reboot.is_some() && node.reboot_after_ms.is_none() {
+        return Err(at(
+            path.key("reboot"),
+            "says which reboot(2) command, but not when: add `reboot_after_ms`",
+        ));
+    }
+
     for (index, child) in node.children.iter().enumerate() {
         let here = path.key("children").index(index);
         if child.exec != WorkloadExec::Probe {
