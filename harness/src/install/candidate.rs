@@ -7,8 +7,9 @@ use serde::Serialize;
 
 use super::debian::DebianRequest;
 use super::error::{InstallError, NotInstalled};
-use super::layout::{probe_binary, resolve_root, shown, static_binary};
+use super::layout::{candidates_dir, probe_binary, resolve_root, shown, static_binary};
 use super::probe::{build_fixture, build_probe, crate_manifest, probe_version};
+use super::pypi::PypiRequest;
 use super::{debian, host, pypi};
 use crate::spec::{Candidate, Install};
 
@@ -47,7 +48,10 @@ pub fn install_candidate(root: &Path, candidate: &Candidate) -> Result<Installed
         }
         Install::Pypi { package, script } => {
             check_name(&candidate.name)?;
-            pypi::install(&root, &candidate.name, package, script)
+            pypi::install(
+                &root,
+                &pypi_candidate(&root, &candidate.name, package, script),
+            )
         }
         Install::Host { path } => host::resolve(path),
         Install::Image { .. } => Ok(image_installed(&candidate.install)),
@@ -92,7 +96,7 @@ pub fn find_installed(root: &Path, candidate: &Candidate) -> Result<Installed, N
             check_name(name).map_err(|error| NotInstalled {
                 reason: format!("{name} is not installed: {}", chain(&error)),
             })?;
-            pypi::find(&root, name, package, script)
+            pypi::find(&root, &pypi_candidate(&root, name, package, script))
         }
         Install::Host { path } => host::resolve(path).map_err(|error| NotInstalled {
             reason: format!("{name} cannot use host program {path}: {}", chain(&error)),
@@ -133,6 +137,22 @@ pub fn find_installed(root: &Path, candidate: &Candidate) -> Result<Installed, N
                 source: source_label(&candidate.install),
             })
         }
+    }
+}
+
+/// A PyPI candidate's venv request: `target/candidates/NAME/venv`.
+fn pypi_candidate<'a>(
+    root: &Path,
+    name: &'a str,
+    package: &'a str,
+    script: &'a str,
+) -> PypiRequest<'a> {
+    PypiRequest {
+        home: candidates_dir(root),
+        name,
+        package,
+        script,
+        remedy: "run `cargo xtask candidates`",
     }
 }
 

@@ -5,6 +5,8 @@
 //! target/candidates/.debs/PKG_VERSION_ARCH.deb  what apt-get download fetched (shared)
 //! target/candidates/NAME/VERSION/               `dpkg -x` of the package(s) + installed.json
 //! target/candidates/NAME/venv/                  a PyPI candidate's venv + installed.json
+//! target/tools/.lock                            serialises installs of PyPI tools
+//! target/tools/NAME/venv/                       a PyPI tool's venv (junit2html) + installed.json
 //! target/probe/.lock                            serialises probe builds
 //! target/probe/x86_64-unknown-linux-gnu/release/probe   (and static fixture binaries: hostile)
 //! ```
@@ -27,10 +29,9 @@ pub(crate) fn candidates_dir(root: &Path) -> PathBuf {
     root.join("target").join("candidates")
 }
 
-/// `<root>/target/candidates/NAME/venv`: a PyPI candidate's own venv (not versioned: a venv's
-/// scripts name its python by absolute path, so it cannot be renamed into place).
-pub(crate) fn venv_dir(root: &Path, name: &str) -> PathBuf {
-    candidates_dir(root).join(name).join("venv")
+/// `<root>/target/tools`: programs the tests use that come from PyPI, each in its own venv.
+pub(crate) fn tools_dir(root: &Path) -> PathBuf {
+    root.join("target").join("tools")
 }
 
 /// `<root>/target/candidates/.debs`.

@@ -12,6 +12,8 @@
 //! - [`install_browser`], [`install_xmllint`]: Debian's chromium-headless-shell (to check the
 //!   HTML report) and libxml2's xmllint (to validate the gate's JUnit file against its schema),
 //!   unpacked like a candidate, with the libraries they need that the machine lacks.
+//! - [`install_junit2html`]: the JUnit viewer that renders the gate's JUnit file, from PyPI,
+//!   pip-installed like a PyPI candidate into its own venv at `target/tools/junit2html/venv/`.
 //!
 //! Every function takes the workspace root; none guesses it.
 
@@ -33,6 +35,6 @@ pub use error::{CommandError, InstallError, ManifestError, NotInstalled};
 pub use layout::probe_binary;
 pub use probe::build_probe;
 pub use tool::{
-    BROWSER, BROWSER_PACKAGE, DebianTool, InstalledBrowser, InstalledTool, XMLLINT,
-    install_browser, install_tool, install_xmllint,
+    BROWSER, BROWSER_PACKAGE, DebianTool, InstalledBrowser, InstalledTool, JUNIT2HTML, PypiTool,
+    XMLLINT, install_browser, install_junit2html, install_pypi_tool, install_tool, install_xmllint,
 };

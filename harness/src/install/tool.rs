@@ -1,10 +1,12 @@
-//! Programs the checks of the reports need, from Debian packages: the headless browser that
+//! Programs the checks of the reports need. From Debian packages: the headless browser that
 //! loads the HTML report (`chromium-headless-shell`) and the XML schema validator that checks
 //! the gate's JUnit file (`xmllint`, from `libxml2-utils`). Each is fetched with
 //! `apt-get download` and unpacked with `dpkg -x` exactly like a Debian candidate (into
 //! `target/candidates/PACKAGE/VERSION/`), with every library it needs that the machine lacks
 //! unpacked into the same tree. apt itself says which those are: `apt-get install --simulate`
-//! resolves the dependencies against the installed packages and changes nothing. Nothing is
+//! resolves the dependencies against the installed packages and changes nothing. From PyPI:
+//! the JUnit viewer that renders the gate's JUnit file as HTML (`junit2html`), pip-installed
+//! like a PyPI candidate into a venv of its own, `target/tools/junit2html/venv/`. Nothing is
 //! installed on the machine.
 
 use std::path::{Path, PathBuf};
@@ -13,7 +15,8 @@ use std::process::Command;
 use super::command::run_captured;
 use super::debian::{self, DebianRequest};
 use super::error::InstallError;
-use super::layout::candidates_dir;
+use super::layout::{candidates_dir, resolve_root, tools_dir};
+use super::pypi::{self, PypiRequest};
 use super::record::InstallRecord;
 
 /// A program from a Debian package, and where its package puts it and its libraries.
@@ -47,7 +50,23 @@ pub const XMLLINT: DebianTool = DebianTool {
     library_dirs: &["usr/lib/x86_64-linux-gnu"],
 };
 
-/// An unpacked tool.
+/// A program from a PyPI package: the console script its package installs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PypiTool {
+    /// The PyPI package (also its directory under `target/tools/`).
+    pub package: &'static str,
+    /// The console script, in the venv's `bin/`.
+    pub script: &'static str,
+}
+
+/// junit2html, a maintained JUnit-to-HTML viewer: it shows every test case with its outcome
+/// (passed, failed, skipped) and its failure message and text.
+pub const JUNIT2HTML: PypiTool = PypiTool {
+    package: "junit2html",
+    script: "junit2html",
+};
+
+/// An installed tool: unpacked from Debian or pip-installed into its venv.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstalledTool {
     /// The program.
@@ -69,6 +88,29 @@ pub fn install_browser(root: &Path) -> Result<InstalledBrowser, InstallError> {
 /// `xmllint` under `root`/target/candidates, installed first if it is not there.
 pub fn install_xmllint(root: &Path) -> Result<InstalledTool, InstallError> {
     install_tool(root, &XMLLINT)
+}
+
+/// junit2html under `root`/target/tools, installed first if it is not there.
+pub fn install_junit2html(root: &Path) -> Result<InstalledTool, InstallError> {
+    install_pypi_tool(root, &JUNIT2HTML)
+}
+
+/// `tool` in its venv under `root`/target/tools, pip-installed first if it is not there.
+pub fn install_pypi_tool(root: &Path, tool: &PypiTool) -> Result<InstalledTool, InstallError> {
+    let root = resolve_root(root)?;
+    let request = PypiRequest {
+        home: tools_dir(&root),
+        name: tool.package,
+        package: tool.package,
+        script: tool.script,
+        remedy: "it is installed on first use",
+    };
+    let installed = pypi::install(&root, &request)?;
+    Ok(InstalledTool {
+        bin: installed.bin,
+        library_path: Vec::new(),
+        version: installed.version,
+    })
 }
 
 /// `tool` under `root`/target/candidates, installed first if it is not there.
