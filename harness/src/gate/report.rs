@@ -148,17 +148,18 @@ pub fn render_junit(report: &GateReport) -> Result<String, quick_junit::Serializ
     junit.to_string().map(without_disabled)
 }
 
-/// quick-junit writes `disabled="N"` on every `<testsuite>`, an attribute the common JUnit
-/// schema (Jenkins' `junit-10.xsd`, vendored in fixtures/gate/) does not have, so a strict
-/// reader rejects the file. The gate disables nothing: it is always 0 and is dropped. Every
-/// start tag is on a line of its own and text escapes `<`, so a line that starts with
-/// `<testsuite ` is a tag.
+/// quick-junit writes `disabled="N"` on every `<testsuite>`, counting its skipped test cases
+/// (the gate's `n/a` runs), an attribute the common JUnit schema (Jenkins' `junit-10.xsd`,
+/// vendored in fixtures/gate/) does not have, so a strict reader rejects the file. The schema's
+/// name for that count is `skipped`: a count of 0 is dropped, any other is renamed. Every start
+/// tag is on a line of its own and text escapes `<`, so a line that starts with `<testsuite `
+/// is a tag.
 fn without_disabled(xml: String) -> String {
     let mut out = xml
         .lines()
         .map(|line| {
             if line.trim_start().starts_with("<testsuite ") {
-                line.replacen(" disabled=\"0\"", "", 1)
+                skipped_for_disabled(line)
             } else {
                 line.to_owned()
             }
@@ -169,6 +170,26 @@ fn without_disabled(xml: String) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A `<testsuite ...>` tag with its ` disabled="N"` attribute dropped (N = 0) or renamed to
+/// ` skipped="N"`.
+fn skipped_for_disabled(tag: &str) -> String {
+    const ATTRIBUTE: &str = " disabled=\"";
+    let Some(start) = tag.find(ATTRIBUTE) else {
+        return tag.to_owned();
+    };
+    let value_start = start + ATTRIBUTE.len();
+    let Some(value_len) = tag[value_start..].find('"') else {
+        return tag.to_owned();
+    };
+    let value = &tag[value_start..value_start + value_len];
+    let rest = &tag[value_start + value_len + 1..];
+    if value == "0" {
+        format!("{}{rest}", &tag[..start])
+    } else {
+        format!("{} skipped=\"{value}\"{rest}", &tag[..start])
+    }
 }
 
 /// A Markdown table for `$GITHUB_STEP_SUMMARY`.
@@ -311,6 +332,20 @@ mod tests {
             "{xml}"
         );
         assert!(xml.contains("trace &lt;lines&gt; &amp; more"), "{xml}");
+    }
+
+    #[test]
+    fn junit_counts_n_a_runs_as_skipped_in_the_schemas_attribute() {
+        let mut report = report();
+        report.runs[0].outcome = Outcome::NotApplicable;
+        let xml = render_junit(&report).expect("junit");
+        assert!(
+            xml.contains(
+                r#"<testsuite name="runs" tests="1" skipped="1" errors="0" failures="0">"#
+            ),
+            "{xml}"
+        );
+        assert!(!xml.contains("disabled"), "{xml}");
     }
 
     #[test]
