@@ -9,11 +9,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use harness::gate::report::render_junit;
-use harness::gate::rules::RULES;
-use harness::gate::{AppMode, Finding, GateFinding, GateReport, GateRun, Severity};
 use harness::install::{InstalledTool, install_xmllint};
-use harness::matrix::Outcome;
 
+use super::every_kind::every_kind_of_case;
 use super::root;
 
 /// The vendored schema.
@@ -63,55 +61,13 @@ pub fn assert_valid(xml: &str) {
     }
 }
 
-/// A report with every kind of test case the renderer writes: a passed run, a failed must,
-/// an unknown run and one not run, a static rule that fails the gate and one the policy
-/// allows; text with what XML must escape.
-fn every_kind_of_case() -> GateReport {
-    let run = |case: &str, outcome: Outcome, reason: &str| GateRun {
-        case: case.to_owned(),
-        profile: "kubernetes".to_owned(),
-        outcome,
-        reason: reason.to_owned(),
-        stop: "TERM".to_owned(),
-        failed_musts: Vec::new(),
-        evidence: "[after-stop-signal] app: caught TERM <from=runtime> & \"quoted\"".to_owned(),
-    };
-    let finding = |rule: &'static str, severity: Severity, allowed: bool| GateFinding {
-        finding: Finding {
-            rule,
-            severity,
-            finding: format!("{rule} fired"),
-            fix: "exec form: ENTRYPOINT [\"tini\", \"--\"]".to_owned(),
-        },
-        allowed,
-    };
-    GateReport {
-        image: "oci:image.tar".to_owned(),
-        argv: vec!["/bin/sh".to_owned(), "-c".to_owned(), "app".to_owned()],
-        mode: AppMode::ProbeAsApp,
-        findings: vec![
-            finding(RULES[0].0, Severity::Error, false),
-            finding(RULES[1].0, Severity::Error, true),
-        ],
-        runs: vec![
-            run("term-forward", Outcome::Fail, "app caught stop: not caught"),
-            run("orphan-reaping", Outcome::Pass, ""),
-            run("exit-code", Outcome::Unknown, "needs the kernel witness"),
-            run("grace-escalation", Outcome::NotRun, "PID 1 did not start"),
-        ],
-        notes: Vec::new(),
-        passed: false,
-        runs_ms: 1200,
-        failures: vec!["term-forward × kubernetes".to_owned()],
-    }
-}
-
 #[test]
 fn every_kind_of_case_the_gate_writes_validates() {
     let xml = render_junit(&every_kind_of_case()).expect("rendering the JUnit file");
     assert_valid(&xml);
-    // Failures (a must, a rule), errors (unknown, not run) and passes are all in the file.
-    for element in ["<failure ", "<error ", "<system-out>"] {
+    // Failures (a must, a rule), errors (unknown, not run), skips (n/a) and passes are all in
+    // the file.
+    for element in ["<failure ", "<error ", "<skipped ", "<system-out>"] {
         assert!(xml.contains(element), "no {element} in\n{xml}");
     }
 }

@@ -3,7 +3,9 @@
 //! is known to do. Runs need root (the sandbox and the kernel witness), like the conformance
 //! tests; tini is the `tini` candidate's package, installed under target/candidates.
 
+mod every_kind;
 mod junit_schema;
+mod junit_viewer;
 mod oci_image;
 
 use std::path::{Path, PathBuf};
