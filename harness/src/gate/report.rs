@@ -348,6 +348,55 @@ mod tests {
         assert!(!xml.contains("disabled"), "{xml}");
     }
 
+    /// The rows of every table in `markdown` as GitHub renders it (CommonMark with the GFM
+    /// table extension), each row its cells' text.
+    fn rendered_table_rows(markdown: &str) -> Vec<Vec<String>> {
+        use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+        let mut rows = Vec::new();
+        let (mut row, mut cell, mut in_cell) = (Vec::new(), String::new(), false);
+        for event in Parser::new_ext(markdown, Options::ENABLE_TABLES) {
+            match event {
+                Event::Start(Tag::TableCell) => (cell, in_cell) = (String::new(), true),
+                Event::End(TagEnd::TableCell) => {
+                    row.push(std::mem::take(&mut cell));
+                    in_cell = false;
+                }
+                Event::End(TagEnd::TableHead | TagEnd::TableRow) => {
+                    rows.push(std::mem::take(&mut row));
+                }
+                Event::Text(text) | Event::Code(text) if in_cell => cell.push_str(&text),
+                _ => {}
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn step_summary_renders_as_one_table_with_a_row_per_finding_and_run() {
+        let rows = rendered_table_rows(&render_step_summary(&report()));
+        assert_eq!(
+            rows,
+            [
+                vec!["check", "profile", "result", "detail"],
+                vec![
+                    "PID1-SHELL-FORM",
+                    "—",
+                    "error",
+                    "PID 1 is a shell | really — fix: exec form"
+                ],
+                vec![
+                    "term-forward",
+                    "kubernetes",
+                    "fail",
+                    "app caught stop: not caught 100%"
+                ],
+            ]
+        );
+        // The check can fail: an unescaped pipe in a cell makes an extra cell, which GFM drops.
+        let broken = "| a | b |\n| --- | --- |\n| x | y | z |\n";
+        assert_eq!(rendered_table_rows(broken)[1], ["x", "y"]);
+    }
+
     #[test]
     fn step_summary_and_annotations_escape_what_would_break_them() {
         let summary = render_step_summary(&report());
