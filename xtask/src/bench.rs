@@ -4,9 +4,12 @@
 //!    time, and how much of the runs' time is deliberate waiting (grace periods waited out,
 //!    workload delays a step waits for, zombie scans that had to settle) rather than overhead;
 //! 2. the per-run overhead: `bare` × `fixtures/bench/cases/no-wait` (nothing waits on a timer)
-//!    one at a time, `--runs` times, split by the trace's `CLOCK_MONOTONIC` stamps into start
-//!    (launcher, sandbox, PID 1 and probe up), stop (signal to PID 1 reaped) and teardown
-//!    (scan, cgroup and run directory removed, trace judged), median and p95 of each.
+//!    one at a time, `--runs` times, sharing one kernel witness as a matrix's runs do, split by
+//!    the trace's `CLOCK_MONOTONIC` stamps into start (launcher, sandbox, PID 1 and probe up),
+//!    ready (probe up → stop signal sent), stop (signal to PID 1 reaped) and teardown (scan,
+//!    cgroup and run directory removed, trace judged), median and p95 of each.
+//!
+//! `--only matrix|overhead` runs one part; `--no-witness` runs without the kernel witness.
 //!
 //! Writes `bench.json` and `bench.md` (default in `reports/`) and prints the Markdown.
 
@@ -307,6 +310,9 @@ fn planned_pauses_ms(run: &PlannedRun, time_scale: f64) -> u64 {
 struct OverheadSample {
     /// Harness call → the probe's first `started` report: launcher, sandbox, PID 1, probe.
     start: f64,
+    /// That report → the stop signal sent: the launcher seeing the workload ready, the
+    /// witness's scan of the namespace, the steps before the stop.
+    ready: f64,
     /// The stop signal sent → PID 1 reaped.
     stop: f64,
     /// PID 1 reaped → the harness has the judged record and the run directory is gone.
@@ -338,6 +344,7 @@ impl OverheadSample {
         let ms = |from: u64, to: u64| to.saturating_sub(from) as f64 / 1e6;
         Ok(OverheadSample {
             start: ms(begun, started),
+            ready: ms(started, stop_sent),
             stop: ms(stop_sent, exited),
             teardown: ms(exited, ended),
             total: ms(begun, ended),
@@ -377,6 +384,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 struct OverheadFigures {
     runs: usize,
     start: Spread,
+    ready: Spread,
     stop: Spread,
     teardown: Spread,
     total: Spread,
@@ -387,6 +395,7 @@ impl OverheadFigures {
         OverheadFigures {
             runs: samples.len(),
             start: Spread::of(samples.iter().map(|s| s.start)),
+            ready: Spread::of(samples.iter().map(|s| s.ready)),
             stop: Spread::of(samples.iter().map(|s| s.stop)),
             teardown: Spread::of(samples.iter().map(|s| s.teardown)),
             total: Spread::of(samples.iter().map(|s| s.total)),
@@ -426,6 +435,7 @@ fn render_json(
             "candidate": "bare",
             "total": spread(overhead.total),
             "start": spread(overhead.start),
+            "ready": spread(overhead.ready),
             "stop": spread(overhead.stop),
             "teardown": spread(overhead.teardown),
             "target_median_ms": OVERHEAD_TARGET_MS,
@@ -522,6 +532,10 @@ fn render_overhead_markdown(overhead: &OverheadFigures) -> String {
             "start: launcher, sandbox, PID 1 and probe up",
             overhead.start,
         ),
+        (
+            "ready: probe up → stop signal sent (readiness, witness's scan)",
+            overhead.ready,
+        ),
         ("stop: stop signal → PID 1 reaped", overhead.stop),
         (
             "teardown: scans, cgroup, trace, judging, run directory",
@@ -564,6 +578,54 @@ mod tests {
         assert_eq!(percentile(&[], 0.5), 0.0);
         let spread = Spread::of([3.0, 1.0, 2.0].into_iter());
         assert_eq!((spread.median, spread.p95), (2.0, 3.0));
+    }
+
+    #[test]
+    fn an_overhead_run_splits_at_the_first_start_the_stop_and_pid1s_exit() {
+        let started = |ms: u64, role: &str| pid1check_probe::Report {
+            role: role.to_owned(),
+            pid: 1,
+            seq: 0,
+            mono_ns: ms * 1_000_000,
+            event: Event::Started {
+                ppid: 0,
+                pgid: 1,
+                sid: 1,
+            },
+        };
+        let trace = Trace {
+            // The later report first: the split takes the earliest start, not the first line.
+            reports: vec![started(9, "worker"), started(5, "app")],
+            actions: vec![
+                at(8, ActionKind::Ready),
+                at(
+                    12,
+                    ActionKind::SignalSent {
+                        target: "pid1".to_owned(),
+                        signal: SignalNumber::TERM,
+                        stop: true,
+                    },
+                ),
+                at(
+                    15,
+                    ActionKind::Pid1Exited {
+                        status: harness::trace::ExitStatus::Exited { code: 0 },
+                    },
+                ),
+            ],
+            ..Trace::default()
+        };
+        let sample = OverheadSample::split(2_000_000, 21_000_000, &trace).expect("a split");
+        assert_eq!(
+            (sample.start, sample.ready, sample.stop, sample.teardown),
+            (3.0, 7.0, 3.0, 6.0)
+        );
+        assert_eq!(sample.total, 19.0);
+        let no_stop = Trace {
+            actions: Vec::new(),
+            ..trace
+        };
+        assert!(OverheadSample::split(0, 1, &no_stop).is_err());
     }
 
     #[test]
