@@ -99,8 +99,8 @@ pub fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
 
     let out = args.out.clone().unwrap_or_else(|| root.join("reports"));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let report = render_json(matrix.as_ref(), overhead.as_ref());
-    let markdown = render_markdown(matrix.as_ref(), overhead.as_ref());
+    let report = render_json(matrix.as_ref(), overhead.as_ref(), options.witness);
+    let markdown = render_markdown(matrix.as_ref(), overhead.as_ref(), options.witness);
     std::fs::write(out.join("bench.json"), format!("{report:#}\n"))
         .with_context(|| format!("writing {}", out.join("bench.json").display()))?;
     std::fs::write(out.join("bench.md"), &markdown)
@@ -407,10 +407,12 @@ fn round(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
 
-/// The report as JSON; a part that was not measured is `null`.
+/// The report as JSON; a part that was not measured is `null`. `witness`: whether the runs
+/// were recorded by the kernel witness (it costs each run its own time).
 fn render_json(
     matrix: Option<&MatrixFigures>,
     overhead: Option<&OverheadFigures>,
+    witness: bool,
 ) -> serde_json::Value {
     let spread = |s: Spread| json!({ "median_ms": round(s.median), "p95_ms": round(s.p95) });
     let matrix = matrix.map(|matrix| {
@@ -448,6 +450,7 @@ fn render_json(
             "load_average": load_average(),
         },
         "build": build_profile(),
+        "witness": witness,
         "matrix": matrix,
         "overhead": overhead,
     })
@@ -472,13 +475,23 @@ fn load_average() -> String {
 }
 
 /// The report as Markdown; a part that was not measured is left out.
-fn render_markdown(matrix: Option<&MatrixFigures>, overhead: Option<&OverheadFigures>) -> String {
+fn render_markdown(
+    matrix: Option<&MatrixFigures>,
+    overhead: Option<&OverheadFigures>,
+    witness: bool,
+) -> String {
     let mut text = String::from("# pid1check benchmark (`cargo xtask bench`)\n\n");
     text.push_str(&format!(
-        "{} cores, load average {} when the report was written, {} build of the launcher.\n\n",
+        "{} cores, load average {} when the report was written, {} build of the launcher, \
+         kernel witness {}.\n\n",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average(),
-        build_profile()
+        build_profile(),
+        if witness {
+            "on"
+        } else {
+            "off (`--no-witness`)"
+        }
     ));
     if let Some(matrix) = matrix {
         text.push_str(&render_matrix_markdown(matrix));
