@@ -4,9 +4,12 @@
 //!    time, and how much of the runs' time is deliberate waiting (grace periods waited out,
 //!    workload delays a step waits for, zombie scans that had to settle) rather than overhead;
 //! 2. the per-run overhead: `bare` × `fixtures/bench/cases/no-wait` (nothing waits on a timer)
-//!    one at a time, `--runs` times, split by the trace's `CLOCK_MONOTONIC` stamps into start
-//!    (launcher, sandbox, PID 1 and probe up), stop (signal to PID 1 reaped) and teardown
-//!    (scan, cgroup and run directory removed, trace judged), median and p95 of each.
+//!    one at a time, `--runs` times, sharing one kernel witness as a matrix's runs do, split by
+//!    the trace's `CLOCK_MONOTONIC` stamps into start (launcher, sandbox, PID 1 and probe up),
+//!    ready (probe up → stop signal sent), stop (signal to PID 1 reaped) and teardown (scan,
+//!    cgroup and run directory removed, trace judged), median and p95 of each.
+//!
+//! `--only matrix|overhead` runs one part; `--no-witness` runs without the kernel witness.
 //!
 //! Writes `bench.json` and `bench.md` (default in `reports/`) and prints the Markdown.
 
@@ -16,13 +19,14 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Args;
 use harness::conformance::{
-    MatrixOptions, ReadyRun, RunRecord, chain, execute_matrix, execute_one, install_all, ready_runs,
+    MatrixOptions, ReadyRun, RunRecord, chain, execute_matrix, execute_witnessed, install_all,
+    ready_runs, start_witness,
 };
 use harness::install::{build_probe, install_candidate};
 use harness::matrix::Outcome;
 use harness::plan::{DEFAULT_TIME_SCALE, PlannedRun, plan, scale_ms};
 use harness::run::monotonic_ns;
-use harness::spec::{Profile, Step, load_candidates, load_case, load_cases, select};
+use harness::spec::{Candidate, Profile, Step, load_candidates, load_case, load_cases, select};
 use harness::trace::{ActionKind, Trace};
 use pid1check_probe::Event;
 use serde_json::json;
@@ -48,33 +52,88 @@ pub struct BenchArgs {
     /// Where to write bench.json and bench.md.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Do not record runs with the kernel witness (tracefs), to see what it costs per run.
+    #[arg(long)]
+    no_witness: bool,
+    /// Run one part only (to iterate on it); the report then holds that part alone.
+    #[arg(long, value_enum, value_name = "PART")]
+    only: Option<BenchPart>,
+}
+
+/// A part of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BenchPart {
+    /// The whole default matrix.
+    Matrix,
+    /// The per-run overhead of `bare` × `no-wait`.
+    Overhead,
 }
 
 /// Run the benchmark and write its reports.
 pub fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     let probe = build_probe(root).map_err(|e| anyhow::anyhow!(chain(&e)))?;
-    let options =
-        matrix_options(root, DEFAULT_TIME_SCALE, args.jobs, probe).map_err(anyhow::Error::msg)?;
-
-    let cases = load_cases(&root.join("cases"));
+    let options = MatrixOptions {
+        witness: !args.no_witness,
+        ..matrix_options(root, DEFAULT_TIME_SCALE, args.jobs, probe).map_err(anyhow::Error::msg)?
+    };
     let candidates = load_candidates(&root.join("fixtures/candidates"));
-    if let Some(error) = cases.errors.iter().chain(&candidates.errors).next() {
+    if let Some(error) = candidates.errors.first() {
         bail!("{}", chain(error));
     }
-    let installs = install_all(root, &candidates.items);
+    let wanted = |part| args.only.is_none_or(|only| only == part);
+    let matrix = if wanted(BenchPart::Matrix) {
+        Some(measure_matrix(root, &candidates.items, &options)?)
+    } else {
+        None
+    };
+    let overhead = if wanted(BenchPart::Overhead) {
+        Some(measure_overhead(
+            root,
+            &candidates.items,
+            &options,
+            args.runs,
+        )?)
+    } else {
+        None
+    };
+
+    let out = args.out.clone().unwrap_or_else(|| root.join("reports"));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let report = render_json(matrix.as_ref(), overhead.as_ref(), options.witness);
+    let markdown = render_markdown(matrix.as_ref(), overhead.as_ref(), options.witness);
+    std::fs::write(out.join("bench.json"), format!("{report:#}\n"))
+        .with_context(|| format!("writing {}", out.join("bench.json").display()))?;
+    std::fs::write(out.join("bench.md"), &markdown)
+        .with_context(|| format!("writing {}", out.join("bench.md").display()))?;
+    println!("{markdown}");
+    eprintln!("written to {}", out.display());
+    Ok(())
+}
+
+/// The matrix part: every candidate × case under docker, `options.jobs` at a time.
+fn measure_matrix(
+    root: &Path,
+    candidates: &[Candidate],
+    options: &MatrixOptions,
+) -> anyhow::Result<MatrixFigures> {
+    let cases = load_cases(&root.join("cases"));
+    if let Some(error) = cases.errors.first() {
+        bail!("{}", chain(error));
+    }
+    let installs = install_all(root, candidates);
     let runs = ready_runs(
-        plan(&candidates.items, &cases.items, &[Profile::docker()]),
+        plan(candidates, &cases.items, &[Profile::docker()]),
         &installs,
         1,
     );
     eprintln!(
-        "bench 1/2: the default matrix, {} runs, {} at a time",
+        "bench: the default matrix, {} runs, {} at a time",
         runs.len(),
         options.jobs
     );
     let started = Instant::now();
     let progress = Progress::new(runs.len());
-    let records = execute_matrix(&runs, &options, &|record| progress.run_done(record));
+    let records = execute_matrix(&runs, options, &|record| progress.run_done(record));
     progress.finish();
     let matrix_wall_ms = started.elapsed().as_secs_f64() * 1e3;
     if let Some(record) = records.iter().find(|r| r.result.outcome == Outcome::NotRun) {
@@ -85,11 +144,24 @@ pub fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
             record.result.reason
         );
     }
-    let matrix = MatrixFigures::measure(&runs, &records, matrix_wall_ms, &options);
+    Ok(MatrixFigures::measure(
+        &runs,
+        &records,
+        matrix_wall_ms,
+        options,
+    ))
+}
 
+/// The overhead part: `bare` × `no-wait`, `runs` times one at a time.
+fn measure_overhead(
+    root: &Path,
+    candidates: &[Candidate],
+    options: &MatrixOptions,
+    runs: u64,
+) -> anyhow::Result<OverheadFigures> {
     let case = load_case(&root.join("fixtures/bench/cases/no-wait.toml"))
         .map_err(|e| anyhow::anyhow!(chain(&e)))?;
-    let bare = select(&candidates.items, &["bare"])
+    let bare = select(candidates, &["bare"])
         .map_err(|e| anyhow::anyhow!(chain(&e)))?
         .into_iter()
         .next()
@@ -104,14 +176,13 @@ pub fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         },
         install,
     };
-    eprintln!(
-        "bench 2/2: per-run overhead, bare × no-wait, {} runs one at a time",
-        args.runs
-    );
+    eprintln!("bench: per-run overhead, bare × no-wait, {runs} runs one at a time");
+    // One witness for all the runs, as a matrix has: its set-up is not a run's overhead.
+    let witness = start_witness(options);
     let mut samples = Vec::new();
-    for _ in 0..args.runs {
+    for _ in 0..runs {
         let begun = monotonic_ns();
-        let record = execute_one(&ready, &options);
+        let record = execute_witnessed(&ready, options, &witness);
         let ended = monotonic_ns();
         if record.result.outcome != Outcome::Pass {
             bail!(
@@ -122,19 +193,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         let trace = record.raw.as_ref().context("a passed run has a trace")?;
         samples.push(OverheadSample::split(begun, ended, trace)?);
     }
-    let overhead = OverheadFigures::from_samples(&samples);
-
-    let out = args.out.clone().unwrap_or_else(|| root.join("reports"));
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let report = render_json(&matrix, &overhead);
-    let markdown = render_markdown(&matrix, &overhead);
-    std::fs::write(out.join("bench.json"), format!("{report:#}\n"))
-        .with_context(|| format!("writing {}", out.join("bench.json").display()))?;
-    std::fs::write(out.join("bench.md"), &markdown)
-        .with_context(|| format!("writing {}", out.join("bench.md").display()))?;
-    println!("{markdown}");
-    eprintln!("written to {}", out.display());
-    Ok(())
+    Ok(OverheadFigures::from_samples(&samples))
 }
 
 /// Time in one run's trace spent deliberately waiting, in milliseconds: a grace period waited
@@ -251,6 +310,9 @@ fn planned_pauses_ms(run: &PlannedRun, time_scale: f64) -> u64 {
 struct OverheadSample {
     /// Harness call → the probe's first `started` report: launcher, sandbox, PID 1, probe.
     start: f64,
+    /// That report → the stop signal sent: the launcher seeing the workload ready, the
+    /// witness's scan of the namespace, the steps before the stop.
+    ready: f64,
     /// The stop signal sent → PID 1 reaped.
     stop: f64,
     /// PID 1 reaped → the harness has the judged record and the run directory is gone.
@@ -282,6 +344,7 @@ impl OverheadSample {
         let ms = |from: u64, to: u64| to.saturating_sub(from) as f64 / 1e6;
         Ok(OverheadSample {
             start: ms(begun, started),
+            ready: ms(started, stop_sent),
             stop: ms(stop_sent, exited),
             teardown: ms(exited, ended),
             total: ms(begun, ended),
@@ -321,6 +384,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 struct OverheadFigures {
     runs: usize,
     start: Spread,
+    ready: Spread,
     stop: Spread,
     teardown: Spread,
     total: Spread,
@@ -331,6 +395,7 @@ impl OverheadFigures {
         OverheadFigures {
             runs: samples.len(),
             start: Spread::of(samples.iter().map(|s| s.start)),
+            ready: Spread::of(samples.iter().map(|s| s.ready)),
             stop: Spread::of(samples.iter().map(|s| s.stop)),
             teardown: Spread::of(samples.iter().map(|s| s.teardown)),
             total: Spread::of(samples.iter().map(|s| s.total)),
@@ -342,15 +407,16 @@ fn round(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
 
-fn render_json(matrix: &MatrixFigures, overhead: &OverheadFigures) -> serde_json::Value {
+/// The report as JSON; a part that was not measured is `null`. `witness`: whether the runs
+/// were recorded by the kernel witness (it costs each run its own time).
+fn render_json(
+    matrix: Option<&MatrixFigures>,
+    overhead: Option<&OverheadFigures>,
+    witness: bool,
+) -> serde_json::Value {
     let spread = |s: Spread| json!({ "median_ms": round(s.median), "p95_ms": round(s.p95) });
-    json!({
-        "machine": {
-            "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
-            "load_average": load_average(),
-        },
-        "build": build_profile(),
-        "matrix": {
+    let matrix = matrix.map(|matrix| {
+        json!({
             "runs": matrix.runs,
             "jobs": matrix.jobs,
             "wall_ms": round(matrix.wall_ms),
@@ -362,18 +428,31 @@ fn render_json(matrix: &MatrixFigures, overhead: &OverheadFigures) -> serde_json
             "schedule_floor_ms": round(matrix.schedule_floor_ms()),
             "target_wall_ms": round(matrix.bound_ms()),
             "within_target": matrix.wall_ms <= matrix.bound_ms(),
-        },
-        "overhead": {
+        })
+    });
+    let overhead = overhead.map(|overhead| {
+        json!({
             "runs": overhead.runs,
             "case": "fixtures/bench/cases/no-wait.toml",
             "candidate": "bare",
             "total": spread(overhead.total),
             "start": spread(overhead.start),
+            "ready": spread(overhead.ready),
             "stop": spread(overhead.stop),
             "teardown": spread(overhead.teardown),
             "target_median_ms": OVERHEAD_TARGET_MS,
             "within_target": overhead.total.median <= OVERHEAD_TARGET_MS,
+        })
+    });
+    json!({
+        "machine": {
+            "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            "load_average": load_average(),
         },
+        "build": build_profile(),
+        "witness": witness,
+        "matrix": matrix,
+        "overhead": overhead,
     })
 }
 
@@ -395,16 +474,40 @@ fn load_average() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-fn render_markdown(matrix: &MatrixFigures, overhead: &OverheadFigures) -> String {
-    let verdict = |ok: bool| if ok { "met" } else { "**missed**" };
+/// The report as Markdown; a part that was not measured is left out.
+fn render_markdown(
+    matrix: Option<&MatrixFigures>,
+    overhead: Option<&OverheadFigures>,
+    witness: bool,
+) -> String {
     let mut text = String::from("# pid1check benchmark (`cargo xtask bench`)\n\n");
     text.push_str(&format!(
-        "{} cores, load average {} when the report was written, {} build of the launcher.\n\n",
+        "{} cores, load average {} when the report was written, {} build of the launcher, \
+         kernel witness {}.\n\n",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average(),
-        build_profile()
+        build_profile(),
+        if witness {
+            "on"
+        } else {
+            "off (`--no-witness`)"
+        }
     ));
-    text.push_str(&format!(
+    if let Some(matrix) = matrix {
+        text.push_str(&render_matrix_markdown(matrix));
+    }
+    if let Some(overhead) = overhead {
+        text.push_str(&render_overhead_markdown(overhead));
+    }
+    text
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "**missed**" }
+}
+
+fn render_matrix_markdown(matrix: &MatrixFigures) -> String {
+    format!(
         "## The default matrix\n\n\
          | measure | value |\n| --- | --- |\n\
          | runs | {} |\n| runs at once (`--jobs`) | {} |\n\
@@ -428,16 +531,23 @@ fn render_markdown(matrix: &MatrixFigures, overhead: &OverheadFigures) -> String
         matrix.longest_run_ms,
         matrix.parallelism(),
         matrix.schedule_floor_ms(),
-    ));
-    text.push_str(&format!(
+    )
+}
+
+fn render_overhead_markdown(overhead: &OverheadFigures) -> String {
+    let mut text = format!(
         "## Per-run overhead: `bare` × `no-wait`, {} runs one at a time\n\n\
          | part | median | p95 |\n| --- | --- | --- |\n",
         overhead.runs
-    ));
+    );
     for (part, spread) in [
         (
             "start: launcher, sandbox, PID 1 and probe up",
             overhead.start,
+        ),
+        (
+            "ready: probe up → stop signal sent (readiness, witness's scan)",
+            overhead.ready,
         ),
         ("stop: stop signal → PID 1 reaped", overhead.stop),
         (
@@ -481,6 +591,54 @@ mod tests {
         assert_eq!(percentile(&[], 0.5), 0.0);
         let spread = Spread::of([3.0, 1.0, 2.0].into_iter());
         assert_eq!((spread.median, spread.p95), (2.0, 3.0));
+    }
+
+    #[test]
+    fn an_overhead_run_splits_at_the_first_start_the_stop_and_pid1s_exit() {
+        let started = |ms: u64, role: &str| pid1check_probe::Report {
+            role: role.to_owned(),
+            pid: 1,
+            seq: 0,
+            mono_ns: ms * 1_000_000,
+            event: Event::Started {
+                ppid: 0,
+                pgid: 1,
+                sid: 1,
+            },
+        };
+        let trace = Trace {
+            // The later report first: the split takes the earliest start, not the first line.
+            reports: vec![started(9, "worker"), started(5, "app")],
+            actions: vec![
+                at(8, ActionKind::Ready),
+                at(
+                    12,
+                    ActionKind::SignalSent {
+                        target: "pid1".to_owned(),
+                        signal: SignalNumber::TERM,
+                        stop: true,
+                    },
+                ),
+                at(
+                    15,
+                    ActionKind::Pid1Exited {
+                        status: harness::trace::ExitStatus::Exited { code: 0 },
+                    },
+                ),
+            ],
+            ..Trace::default()
+        };
+        let sample = OverheadSample::split(2_000_000, 21_000_000, &trace).expect("a split");
+        assert_eq!(
+            (sample.start, sample.ready, sample.stop, sample.teardown),
+            (3.0, 7.0, 3.0, 6.0)
+        );
+        assert_eq!(sample.total, 19.0);
+        let no_stop = Trace {
+            actions: Vec::new(),
+            ..trace
+        };
+        assert!(OverheadSample::split(0, 1, &no_stop).is_err());
     }
 
     #[test]

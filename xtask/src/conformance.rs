@@ -351,12 +351,12 @@ pub(crate) fn matrix_options(
     })
 }
 
-/// This binary's hidden `__launch` subcommand: the launcher of every run.
+/// This binary's hidden `__launch` word: the launcher of every run.
 pub fn self_launcher() -> Result<Launcher, String> {
     let program = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
     Ok(Launcher {
         program,
-        args: vec!["__launch".into()],
+        args: vec![crate::LAUNCH_WORD.into()],
     })
 }
 

@@ -4,7 +4,7 @@
 mod procfs;
 pub mod witness;
 
-pub use procfs::{BlockedRead, NamespaceProcess, blocks_signal, scan_namespace};
+pub use procfs::{BlockedRead, NamespaceProcess, blocks_signal, ignored_signals, scan_namespace};
 
 use serde::{Deserialize, Serialize};
 

@@ -93,8 +93,8 @@ pub fn scan_namespace(pid_namespace: u64) -> Vec<NamespaceProcess> {
         .filter_map(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             let state = parse_stat_state(&stat)?;
-            let process = procfs::process::Process::new(pid).ok()?;
-            let ns_pid = *process.status().ok()?.nspid?.last()?;
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let ns_pid = parse_innermost_ns_pid(&status)?;
             Some(NamespaceProcess {
                 host_pid: pid,
                 ns_pid,
@@ -116,19 +116,46 @@ pub fn scan_namespace(pid_namespace: u64) -> Vec<NamespaceProcess> {
 /// only meaningful together with the state.
 pub fn blocks_signal(host_pid: i32, signal: i32) -> Option<BlockedRead> {
     let status = std::fs::read_to_string(format!("/proc/{host_pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .map(str::trim)
-    };
-    let mask = u64::from_str_radix(field("SigBlk:")?, 16).ok()?;
-    let running = field("State:")?.starts_with('R');
+    let mask = parse_signal_mask(&status, "SigBlk")?;
+    let running = status_field(&status, "State")?.starts_with('R');
     let bit = u32::try_from(signal.checked_sub(1)?).ok()?;
     Some(BlockedRead {
         blocked: bit < 64 && mask & (1u64 << bit) != 0,
         running,
     })
+}
+
+/// The signals host process `host_pid` ignores (`SigIgn` of `/proc/PID/status`, bit N-1 for
+/// signal N); `None` when it is gone or the file unreadable.
+pub fn ignored_signals(host_pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{host_pid}/status")).ok()?;
+    parse_signal_mask(&status, "SigIgn")
+}
+
+/// The value of field `name` in a `/proc/PID/status` text (`Name:\tvalue` lines, proc(5)),
+/// trimmed. Read directly: the procfs crate's parse of the whole file cost a debug build
+/// about half a millisecond per process, and the scans run several times per run.
+fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
+    status.lines().find_map(|line| {
+        let (field, value) = line.split_once(':')?;
+        (field == name).then(|| value.trim())
+    })
+}
+
+/// A hexadecimal signal mask field of a `/proc/PID/status` text (`SigBlk`, `SigIgn`, ...).
+fn parse_signal_mask(status: &str, name: &str) -> Option<u64> {
+    u64::from_str_radix(status_field(status, name)?, 16).ok()
+}
+
+/// A process's pid in the innermost PID namespace it belongs to: the last entry of `NSpid`
+/// in a `/proc/PID/status` text (pid_namespaces(7): one pid per nesting level, outermost
+/// first, as seen from the reader's namespace).
+fn parse_innermost_ns_pid(status: &str) -> Option<i32> {
+    status_field(status, "NSpid")?
+        .split_whitespace()
+        .last()?
+        .parse()
+        .ok()
 }
 
 /// One read of a process's blocked mask, see [`blocks_signal`].
@@ -142,7 +169,63 @@ pub struct BlockedRead {
 
 #[cfg(test)]
 mod tests {
-    use super::{ProcessState, blocks_signal, parse_stat_state};
+    use super::{
+        ProcessState, blocks_signal, ignored_signals, parse_innermost_ns_pid, parse_signal_mask,
+        parse_stat_state,
+    };
+
+    /// The fields as a kernel writes them (tab after the colon), around look-alike names.
+    const STATUS: &str = "Name:\tprobe\nState:\tS (sleeping)\nTgid:\t4242\n\
+        NStgid:\t4242\t7\t1\nPid:\t4242\nNSpid:\t4242\t7\t1\nNSpgid:\t4242\t7\t3\n\
+        SigQ:\t0/63431\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
+        SigBlk:\t0000000000010000\nSigIgn:\t0000000000001004\nSigCgt:\t0000000000000002\n";
+
+    #[test]
+    fn status_fields_are_read_by_their_exact_name() {
+        // NSpid, not NStgid or NSpgid: the last entry is the innermost namespace's pid.
+        assert_eq!(parse_innermost_ns_pid(STATUS), Some(1));
+        assert_eq!(
+            parse_innermost_ns_pid("NSpid:\t4242\n"),
+            Some(4242),
+            "a process of the reader's own namespace has one entry"
+        );
+        // SIGCHLD (17) blocked; SIGQUIT (3) and SIGPIPE (13) ignored.
+        assert_eq!(parse_signal_mask(STATUS, "SigBlk"), Some(1 << 16));
+        assert_eq!(
+            parse_signal_mask(STATUS, "SigIgn"),
+            Some((1 << 2) | (1 << 12))
+        );
+        for broken in ["", "NSpid:\n", "SigIgn:\tzz\n", "NSpids:\t3\n"] {
+            assert_eq!(parse_innermost_ns_pid(broken), None, "{broken:?}");
+            assert_eq!(parse_signal_mask(broken, "SigIgn"), None, "{broken:?}");
+        }
+    }
+
+    #[test]
+    fn the_signals_a_process_ignores_are_read_from_proc() {
+        // A child that ignores SIGTERM and nothing else it was not given: sh's `trap '' TERM`.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "trap '' TERM; exec sleep 30"])
+            .spawn()
+            .expect("sh starts");
+        let pid = child.id() as i32;
+        let mut ignored = None;
+        for _ in 0..200 {
+            ignored = ignored_signals(pid);
+            if ignored.is_some_and(|mask| mask & (1 << 14) != 0) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // Our own unreaped child: its pid cannot have been reused.
+        child.kill().expect("sleep is killed");
+        child.wait().expect("sleep is reaped");
+        assert!(
+            ignored.is_some_and(|mask| mask & (1 << 14) != 0),
+            "SIGTERM (15) not ignored: {ignored:x?}"
+        );
+        assert_eq!(ignored_signals(i32::MAX), None);
+    }
 
     #[test]
     fn the_state_is_the_field_after_the_last_parenthesis() {

@@ -5,8 +5,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 
-use crate::observe::NamespaceProcess;
 use crate::observe::witness::{MARK_PREFIX, WitnessClues, WitnessLog, WitnessPlan};
+use crate::observe::{NamespaceProcess, ignored_signals};
 
 /// The witness of one run, as the launcher sees it.
 pub(crate) struct RunWitness {
@@ -59,10 +59,7 @@ impl RunWitness {
 
     /// Remember which signals PID 1 (host pid `pid1`) ignores now.
     pub(crate) fn learn_pid1_ignored(&mut self, pid1: i32) {
-        self.clues.pid1_ignored = procfs::process::Process::new(pid1)
-            .and_then(|p| p.status())
-            .ok()
-            .map(|status| status.sigign);
+        self.clues.pid1_ignored = ignored_signals(pid1);
     }
 
     /// The launcher's half of the record; PID 1 had host pid `pid1`.

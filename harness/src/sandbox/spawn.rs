@@ -146,6 +146,10 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
         PidsPlan::Rlimit(max) => Some(*max),
         _ => None,
     };
+    let self_join = match &pids {
+        PidsPlan::Cgroup(cgroup) => cgroup.self_join(),
+        _ => None,
+    };
     // SAFETY: spawn_pid1 is only called by the single-threaded pid1check-launch helper, which
     // is what clone_into_namespaces requires (no other thread's half-done state is copied).
     let cloned = match unsafe { sys::clone_into_namespaces(flags) } {
@@ -170,6 +174,7 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
                 console: &console,
                 devnull: &devnull,
                 rlimit,
+                self_join,
             };
             let failure = become_pid1(&child, go_read);
             let mut pipe = std::fs::File::from(err_write);
@@ -187,15 +192,17 @@ pub fn spawn_pid1(spec: &SandboxSpec) -> Result<Pid1, SandboxError> {
         if spec.mode == SandboxMode::Unprivileged {
             write_id_maps(pid)?;
         }
-        // While the child builds its root: moving a task between cgroups can wait for an RCU
-        // grace period (0.05 ms median here, but 20 ms seen on a busy machine), so it overlaps
-        // the mounts instead of preceding them. The child does not fork before execve, so
-        // nothing escapes the count.
+        // Where PID 1 cannot join by itself (cgroup2), while it builds its root: moving
+        // another task between cgroups can wait for an RCU grace period (0.05 ms median
+        // here, but 20 ms seen on a busy machine), so it overlaps the mounts instead of
+        // preceding them. The child does not fork before execve, so nothing escapes the count.
         let join_cgroup = || match &pids {
-            PidsPlan::Cgroup(cgroup) => cgroup.add(pid).map_err(|source| SandboxError::Prepare {
-                what: "putting PID 1 in its pids cgroup".to_owned(),
-                source,
-            }),
+            PidsPlan::Cgroup(cgroup) if cgroup.self_join().is_none() => {
+                cgroup.add(pid).map_err(|source| SandboxError::Prepare {
+                    what: "putting PID 1 in its pids cgroup".to_owned(),
+                    source,
+                })
+            }
             _ => Ok(()),
         };
         release_and_await_exec(go_write, err_read, join_cgroup)?;
@@ -254,6 +261,8 @@ struct ChildSetup<'a> {
     devnull: &'a std::fs::File,
     /// `RLIMIT_NPROC` to set, when that is the run's pids limit.
     rlimit: Option<u64>,
+    /// The pids cgroup's `tasks` file, when the child moves itself into the cgroup.
+    self_join: Option<&'a std::fs::File>,
 }
 
 /// Open PID 1's PID namespace: its inode identifies the run's processes, and holding it keeps
@@ -307,6 +316,7 @@ fn become_pid1(setup: &ChildSetup<'_>, go: OwnedFd) -> String {
         console,
         devnull,
         rlimit,
+        self_join,
     } = *setup;
     // If the launcher dies (killed at its deadline, or with the harness on Ctrl-C), PID 1 and
     // with it the whole namespace must die too: nothing else would ever stop them. Set first,
@@ -319,6 +329,12 @@ fn become_pid1(setup: &ChildSetup<'_>, go: OwnedFd) -> String {
     let mut byte = [0u8; 1];
     if go.read_exact(&mut byte).is_err() {
         return "the launcher went away before releasing PID 1".to_owned();
+    }
+    // First, before anything can fork: "0" is this thread, and this process has no other.
+    if let Some(mut tasks) = self_join
+        && let Err(error) = tasks.write_all(b"0")
+    {
+        return format!("sandbox setup: joining the run's pids cgroup: {error}");
     }
     for op in plan {
         if let Err(errno) = apply(op) {
