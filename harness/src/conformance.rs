@@ -135,6 +135,7 @@ pub fn assemble_matrix(
                     title: c.title.clone(),
                     version,
                     source,
+                    races: c.races.clone(),
                 }
             })
             .collect(),

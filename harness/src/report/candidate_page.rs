@@ -380,6 +380,7 @@ mod tests {
                 title: "tini: forwards to its child".into(),
                 version: "0.19.0-1+b3".into(),
                 source: "debian:tini".into(),
+                races: Vec::new(),
             }],
             cases: Vec::new(),
             profiles: Vec::new(),
