@@ -85,7 +85,6 @@ pub fn render_candidate_page(matrix: &Matrix, candidate: &Candidate, timers: &[S
              first.\n\n",
         );
     }
-    out.push_str("| question | answer | case |\n| --- | --- | --- |\n");
     // The behaviour is read from one profile's runs: docker's when it ran, else the first.
     let profile = runs
         .iter()
@@ -94,6 +93,7 @@ pub fn render_candidate_page(matrix: &Matrix, candidate: &Candidate, timers: &[S
         .map(|run| run.profile.clone())
         .unwrap_or_default();
     let _ = writeln!(out, "Read from the runs under the {profile} profile.\n");
+    out.push_str("| question | answer | case |\n| --- | --- | --- |\n");
     let find = |case: &str| {
         runs.iter()
             .copied()
@@ -522,6 +522,7 @@ mod tests {
         for line in [
             "| forwards the stop signal to its child | no: app caught no signal before the end \
              of the run (chance: a declared race, below) | term-forward |",
+            "Read from the runs under the docker profile.\n\n| question | answer | case |\n",
             "## Declared races",
             "| term-forward | * | it exits at once \\| racing the SIGKILL |",
             "| term-forward | docker | **FAIL** | chance (a declared race, above). app caught \
