@@ -22,7 +22,7 @@ use crate::plan::{
 use crate::run::{Launcher, RunSpec, launch};
 use crate::sandbox::SandboxMode;
 use crate::signal::SignalNumber;
-use crate::spec::{Applies, Candidate, CandidateKind, Case, Pid1Process, Profile};
+use crate::spec::{Applies, Candidate, CandidateKind, Case, Pid1Process, Profile, Race};
 use crate::stop::{StopSequence, StopSignal};
 use crate::trace::{ActionKind, ExitStatus, RunEnd, Trace};
 use crate::verdict::{CandidateFacts, judge_service, killed_without_cleanup, outcome};
@@ -135,6 +135,7 @@ pub fn assemble_matrix(
                     title: c.title.clone(),
                     version,
                     source,
+                    races: c.races.clone(),
                 }
             })
             .collect(),
@@ -560,6 +561,15 @@ fn not_run(ready: &ReadyRun, time_scale: f64, version: &str, reason: String) -> 
     }
 }
 
+/// The race `run`'s candidate (found by name among `candidates`) declares for its case and
+/// profile.
+pub fn declared_race<'c>(candidates: &'c [Candidate], run: &RunResult) -> Option<&'c Race> {
+    candidates
+        .iter()
+        .find(|c| c.name == run.candidate)?
+        .declared_race(&run.case, &run.profile)
+}
+
 /// An error and its causes in one line (re-exported for the command line).
 pub use crate::error_chain as chain;
 
@@ -583,7 +593,8 @@ pub fn snapshot_text(record: &RunRecord) -> String {
 }
 
 /// A run whose repeats under `--repeat` did not all behave the same (DESIGN.md rule 4: a
-/// defect of the case or the harness, to be found, never retried away).
+/// defect of the case or the harness, to be found, never retried away), unless its candidate
+/// declares the race (`[[races]]` in its file), which makes it the init's own nondeterminism.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instability {
     /// Candidate name.
@@ -596,11 +607,19 @@ pub struct Instability {
     pub repeat: usize,
     /// Unified diff of the snapshot text, repeat 1 → that repeat.
     pub diff: String,
+    /// The candidate file's reason, when it declares this (case, profile) racy; `None` is
+    /// unexpected instability.
+    pub declared: Option<String>,
 }
 
 /// Compare each group of `repeat` consecutive records (the same run, repeated) and return the
-/// runs whose snapshot text or outcome changed.
-pub fn find_unstable(records: &[RunRecord], repeat: usize) -> Vec<Instability> {
+/// runs whose snapshot text or outcome changed, each with the race its candidate (among
+/// `candidates`) declares for it, if any.
+pub fn find_unstable(
+    records: &[RunRecord],
+    repeat: usize,
+    candidates: &[Candidate],
+) -> Vec<Instability> {
     records
         .chunks(repeat.max(1))
         .filter_map(|group| {
@@ -614,6 +633,7 @@ pub fn find_unstable(records: &[RunRecord], repeat: usize) -> Vec<Instability> {
                     case: first.result.case.clone(),
                     profile: first.result.profile.clone(),
                     repeat: index + 1,
+                    declared: declared_race(candidates, &first.result).map(|r| r.why.clone()),
                     diff: similar::TextDiff::from_lines(&first_text, &text)
                         .unified_diff()
                         .header("repeat 1", &format!("repeat {}", index + 1))
@@ -886,7 +906,7 @@ mod tests {
             record("b", Outcome::Fail, "exiting"),
             record("b", Outcome::Fail, "exiting"),
         ];
-        assert_eq!(find_unstable(&records, 2), Vec::new());
+        assert_eq!(find_unstable(&records, 2, &[]), Vec::new());
     }
 
     #[test]
@@ -899,9 +919,10 @@ mod tests {
             record("b", Outcome::Pass, "caught"),
             record("b", Outcome::Pass, "caught"),
         ];
-        let unstable = find_unstable(&records, 3);
+        let unstable = find_unstable(&records, 3, &[candidate("tini")]);
         assert_eq!(unstable.len(), 1, "{unstable:?}");
         assert_eq!((unstable[0].case.as_str(), unstable[0].repeat), ("a", 3));
+        assert_eq!(unstable[0].declared, None, "tini declares no race");
         assert!(
             unstable[0].diff.contains("+app  exiting"),
             "{}",
@@ -915,7 +936,32 @@ mod tests {
             record("a", Outcome::Pass, "caught"),
             record("a", Outcome::NotRun, "caught"),
         ];
-        assert_eq!(find_unstable(&records, 2).len(), 1);
+        assert_eq!(find_unstable(&records, 2, &[]).len(), 1);
+    }
+
+    #[test]
+    fn an_unstable_run_its_candidate_declares_carries_the_reason_and_only_that_one() {
+        let records = [
+            record("a", Outcome::Pass, "caught"),
+            record("a", Outcome::Fail, "exiting"),
+            record("b", Outcome::Pass, "caught"),
+            record("b", Outcome::Pass, "exiting"),
+        ];
+        let mut tini = candidate("tini");
+        tini.races.push(crate::spec::Race {
+            cases: vec!["a".to_owned()],
+            profiles: vec!["docker".to_owned()],
+            why: "its own exit races the SIGKILL".to_owned(),
+        });
+        let unstable = find_unstable(&records, 2, &[tini]);
+        let found: Vec<(&str, Option<&str>)> = unstable
+            .iter()
+            .map(|u| (u.case.as_str(), u.declared.as_deref()))
+            .collect();
+        assert_eq!(
+            found,
+            [("a", Some("its own exit races the SIGKILL")), ("b", None)]
+        );
     }
 
     /// A run whose case says nothing about the candidate's kind is not executed: its launcher

@@ -46,6 +46,9 @@ pub struct CandidateSummary {
     pub version: String,
     /// Where it came from (`debian:tini`, `host:/bin/sh`, `probe`).
     pub source: String,
+    /// The races its file declares: on those runs its result is chance, for the reason given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub races: Vec<crate::spec::Race>,
 }
 
 /// A case as the report names it.

@@ -656,6 +656,7 @@ mod tests {
             service_stop_signal: None,
             needs: Vec::new(),
             files: Vec::new(),
+            races: Vec::new(),
         };
         let with = Resolution {
             time_scale: 1.0,

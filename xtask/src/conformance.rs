@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 use harness::conformance::{
-    MatrixOptions, RunRecord, assemble_matrix, chain, execute_matrix_witnessed, find_unstable,
-    install_all, observers_that_ran, ready_runs, snapshot_text, start_witness_for,
+    MatrixOptions, RunRecord, assemble_matrix, chain, declared_race, execute_matrix_witnessed,
+    find_unstable, install_all, observers_that_ran, ready_runs, snapshot_text, start_witness_for,
 };
 use harness::install::build_probe;
 use harness::matrix::{Matrix, Outcome};
@@ -19,8 +19,8 @@ use harness::run::Launcher;
 use harness::sandbox::PidsLimit;
 use harness::snapshot::{SnapshotStatus, SnapshotStore, snapshot_name};
 use harness::spec::{
-    Candidate, CandidateKind, Case, Install, load_candidate, load_candidates, load_cases,
-    load_profiles, select,
+    Candidate, CandidateKind, Case, Install, check_race_names, load_candidate, load_candidates,
+    load_cases, load_profiles, select,
 };
 
 use crate::exit_code;
@@ -56,7 +56,8 @@ pub struct ConformanceArgs {
     /// Accept the new traces: rewrite differing snapshots, remove stale ones.
     #[arg(long)]
     bless: bool,
-    /// Run everything N times and report any run whose trace or outcome changed.
+    /// Run everything N times and report any run whose trace or outcome changed; only a change
+    /// its candidate does not declare as a race (`[[races]]`) fails.
     #[arg(long, default_value_t = 1, value_name = "N")]
     repeat: usize,
     /// Runs at once (they mostly wait). Default: 4 × the number of cores.
@@ -133,7 +134,29 @@ fn run_with(root: &Path, args: &ConformanceArgs, witness: &mut Option<PendingWit
             Vec::new()
         }
     };
-    let candidates = choose_candidates(root, args, &mut complain);
+    let mut candidates = choose_candidates(root, args, &mut complain);
+    // Races name cases and profiles, known only now: a candidate naming neither is bad input
+    // and left out, like a file that does not load. With --cases-dir, the cases of cases/
+    // count too (a candidate file declares races on those).
+    let default_cases = match args.cases_dir {
+        Some(_) => load_cases(&root.join("cases")).items,
+        None => Vec::new(),
+    };
+    let known_cases: Vec<Case> = loaded_cases
+        .items
+        .iter()
+        .chain(&default_cases)
+        .cloned()
+        .collect();
+    candidates.retain(|candidate| {
+        match check_race_names(candidate, &known_cases, &loaded_profiles.items) {
+            Ok(()) => true,
+            Err(error) => {
+                complain(chain(&error));
+                false
+            }
+        }
+    });
     let filtered = !args.profiles.is_empty()
         || !args.cases.is_empty()
         || !args.candidates.is_empty()
@@ -214,7 +237,7 @@ fn run_with(root: &Path, args: &ConformanceArgs, witness: &mut Option<PendingWit
 
     let mut failed = false;
     if repeat > 1 {
-        failed |= report_instability(&records, repeat);
+        failed |= report_instability(&records, repeat, &candidates);
     }
     let firsts: Vec<&RunRecord> = records.iter().step_by(repeat).collect();
     if firsts.iter().any(|r| r.result.outcome == Outcome::NotRun) {
@@ -320,6 +343,7 @@ fn custom_candidate(init: &str, name: &str) -> Result<Candidate, String> {
         service_stop_signal: None,
         needs: Vec::new(),
         files: Vec::new(),
+        races: Vec::new(),
     })
 }
 
@@ -440,21 +464,60 @@ fn compare_snapshots(
 }
 
 /// With `--repeat N`, records come in groups of N for the same run: report any group whose
-/// normalised trace or outcome is not the same every time.
-fn report_instability(records: &[RunRecord], repeat: usize) -> bool {
-    let unstable = find_unstable(records, repeat);
-    for run in &unstable {
+/// normalised trace or outcome is not the same every time, in two groups: races the candidate
+/// declares (with its reason) and unexpected instability. Returns whether there was any of the
+/// latter: only that fails the command.
+fn report_instability(records: &[RunRecord], repeat: usize, candidates: &[Candidate]) -> bool {
+    let unstable = find_unstable(records, repeat, candidates);
+    let (declared, unexpected): (Vec<_>, Vec<_>) =
+        unstable.iter().partition(|run| run.declared.is_some());
+    for run in &declared {
+        eprintln!(
+            "DECLARED RACE {} × {} ({}), repeat 1 vs {}: {} declares: {}\n{}",
+            run.candidate,
+            run.case,
+            run.profile,
+            run.repeat,
+            run.candidate,
+            run.declared.as_deref().unwrap_or_default(),
+            run.diff
+        );
+    }
+    for run in &unexpected {
         eprintln!(
             "UNSTABLE {} × {} ({}), repeat 1 vs {}:\n{}",
             run.candidate, run.case, run.profile, run.repeat, run.diff
         );
     }
+    // Declared races that did not show this time: a one-line note, not a failure.
+    let quiet: Vec<String> = records
+        .iter()
+        .step_by(repeat.max(1))
+        .map(|record| &record.result)
+        .filter(|r| declared_race(candidates, r).is_some())
+        .filter(|r| {
+            !unstable
+                .iter()
+                .any(|u| (&u.candidate, &u.case, &u.profile) == (&r.candidate, &r.case, &r.profile))
+        })
+        .map(|r| format!("{} × {} ({})", r.candidate, r.case, r.profile))
+        .collect();
+    if !quiet.is_empty() {
+        eprintln!(
+            "note: {} declared races were stable over {repeat} repeats: {}",
+            quiet.len(),
+            quiet.join(", ")
+        );
+    }
     eprintln!(
-        "{} unstable runs out of {} (each repeated {repeat} times)",
+        "{} unstable runs out of {} (each repeated {repeat} times): {} declared races of their \
+         candidates, {} unexpected",
         unstable.len(),
-        records.len() / repeat
+        records.len() / repeat,
+        declared.len(),
+        unexpected.len()
     );
-    !unstable.is_empty()
+    !unexpected.is_empty()
 }
 
 /// Writes `results.json`, `matrix.md` and `candidates/NAME.md` (one page per candidate, with the

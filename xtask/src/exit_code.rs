@@ -3,7 +3,7 @@
 /// Every run completed and every normalised trace matched its snapshot.
 pub const OK: u8 = 0;
 /// A snapshot differed, a stale snapshot was found, a run did not complete (`not run`), or a
-/// run was unstable under `--repeat`.
+/// run was unstable under `--repeat` without its candidate declaring that race.
 pub const FAILED: u8 = 1;
 /// Bad input: a case or candidate file that does not load, an unknown name, a bad flag.
 pub const BAD_INPUT: u8 = 2;

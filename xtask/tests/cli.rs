@@ -32,6 +32,31 @@ fn a_bad_case_file_exits_2_naming_file_line_and_field() {
     );
 }
 
+/// A race naming a case that does not exist is bad input, placed at its file, line and field,
+/// and the candidate is left out rather than run.
+#[test]
+fn a_race_on_an_unknown_case_exits_2_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let text = "title = \"t\"\nkind = \"app\"\nargv = [\"{bin}\", \"{workload}\"]\n\
+                install = { kind = \"probe\" }\n[[races]]\ncases = [\"term-froward\"]\n\
+                why = \"w\"\n";
+    let file = dir.path().join("racy.toml");
+    std::fs::write(&file, text).expect("writing the candidate");
+    let output = xtask()
+        .args(["conformance", "--candidate"])
+        .arg(&file)
+        .args(["--case", "term-forward", "--profile", "docker"])
+        .output()
+        .expect("running xtask");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("racy.toml:6:10: races[0].cases[0]: no case named \"term-froward\""),
+        "no file:line:field in: {stderr}"
+    );
+    assert!(!stderr.contains("running "), "a run started: {stderr}");
+}
+
 /// A case whose reading says it does not apply to the candidate's kind executes nothing and
 /// needs no snapshot: n/a never fails the command.
 #[test]

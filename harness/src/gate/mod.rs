@@ -129,6 +129,7 @@ pub fn image_candidate(image: &Image, mode: AppMode) -> Result<Candidate, ModeEr
         service_stop_signal: None,
         needs: Vec::new(),
         files: Vec::new(),
+        races: Vec::new(),
     })
 }
 

@@ -85,7 +85,6 @@ pub fn render_candidate_page(matrix: &Matrix, candidate: &Candidate, timers: &[S
              first.\n\n",
         );
     }
-    out.push_str("| question | answer | case |\n| --- | --- | --- |\n");
     // The behaviour is read from one profile's runs: docker's when it ran, else the first.
     let profile = runs
         .iter()
@@ -94,6 +93,7 @@ pub fn render_candidate_page(matrix: &Matrix, candidate: &Candidate, timers: &[S
         .map(|run| run.profile.clone())
         .unwrap_or_default();
     let _ = writeln!(out, "Read from the runs under the {profile} profile.\n");
+    out.push_str("| question | answer | case |\n| --- | --- | --- |\n");
     let find = |case: &str| {
         runs.iter()
             .copied()
@@ -137,16 +137,24 @@ pub fn render_candidate_page(matrix: &Matrix, candidate: &Candidate, timers: &[S
         ),
     ];
     for (question, case, answer) in rows {
+        let answer = match candidate.declared_race(case, &profile) {
+            Some(_) => format!("{answer} (chance: a declared race, below)"),
+            None => answer,
+        };
         let _ = writeln!(out, "| {question} | {} | {case} |", cell(&answer));
     }
+    render_races(&mut out, candidate);
 
     out.push_str("\n## Its row of the matrix\n\n");
     out.push_str("| case | profile | outcome | why |\n| --- | --- | --- | --- |\n");
     for run in &runs {
-        let why = match run.outcome {
+        let mut why = match run.outcome {
             Outcome::Pass => String::new(),
             _ => run.reason.clone(),
         };
+        if candidate.declared_race(&run.case, &run.profile).is_some() {
+            why = format!("chance (a declared race, above). {why}");
+        }
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} |",
@@ -160,6 +168,28 @@ pub fn render_candidate_page(matrix: &Matrix, candidate: &Candidate, timers: &[S
         out.push_str("| - | - | not in this matrix | |\n");
     }
     out
+}
+
+/// The races the candidate's file declares: on those runs this init's result is chance, and
+/// the reader is told why.
+fn render_races(out: &mut String, candidate: &Candidate) {
+    if candidate.races.is_empty() {
+        return;
+    }
+    out.push_str(
+        "\n## Declared races\n\nOn these runs this init's trace, and so its result, can \
+         differ from run to run by its own design (`--repeat` found them): the result shown is \
+         one draw, not a property.\n\n| cases | profiles | why |\n| --- | --- | --- |\n",
+    );
+    for race in &candidate.races {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            cell(&race.cases.join(", ")),
+            cell(&race.profiles.join(", ")),
+            cell(&race.why)
+        );
+    }
 }
 
 /// The `# timer: ...` notes of a candidate file, each with its continuation comment lines
@@ -350,6 +380,7 @@ mod tests {
                 title: "tini: forwards to its child".into(),
                 version: "0.19.0-1+b3".into(),
                 source: "debian:tini".into(),
+                races: Vec::new(),
             }],
             cases: Vec::new(),
             profiles: Vec::new(),
@@ -468,6 +499,41 @@ mod tests {
             ),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn a_declared_race_marks_its_answers_and_rows_as_chance_and_gives_its_reason() {
+        let matrix = matrix(vec![
+            run(
+                TERM_FORWARD,
+                Outcome::Fail,
+                "app caught TERM: never",
+                Vec::new(),
+            ),
+            run(ORPHAN_REAPING, Outcome::Pass, "", Vec::new()),
+        ]);
+        let mut racy = candidate();
+        racy.races.push(crate::spec::Race {
+            cases: vec![TERM_FORWARD.to_owned()],
+            profiles: vec!["*".to_owned()],
+            why: "it exits at once | racing the SIGKILL".to_owned(),
+        });
+        let page = render_candidate_page(&matrix, &racy, &[]);
+        for line in [
+            "| forwards the stop signal to its child | no: app caught no signal before the end \
+             of the run (chance: a declared race, below) | term-forward |",
+            "Read from the runs under the docker profile.\n\n| question | answer | case |\n",
+            "## Declared races",
+            "| term-forward | * | it exits at once \\| racing the SIGKILL |",
+            "| term-forward | docker | **FAIL** | chance (a declared race, above). app caught \
+             TERM: never |",
+            "| orphan-reaping | docker | pass |  |",
+        ] {
+            assert!(page.contains(line), "no line {line:?} in:\n{page}");
+        }
+        let plain = render_candidate_page(&matrix, &candidate(), &[]);
+        assert!(!plain.contains("Declared races"), "{plain}");
+        assert!(!plain.contains("chance"), "{plain}");
     }
 
     #[test]

@@ -105,6 +105,7 @@ mod tests {
                 title: "tini".to_owned(),
                 version: "0.19.0-1+b3".to_owned(),
                 source: "debian:tini".to_owned(),
+                races: Vec::new(),
             }],
             cases: vec![CaseSummary {
                 name: "graceful-term".to_owned(),
@@ -174,7 +175,8 @@ mod tests {
         assert_eq!(json["sandbox_mode"], "root");
         assert_eq!(
             keys(&json["candidates"][0]),
-            set(&["name", "title", "version", "source"])
+            set(&["name", "title", "version", "source"]),
+            "a candidate without declared races has no `races`"
         );
         assert_eq!(keys(&json["cases"][0]), set(&["name", "title"]));
         assert_eq!(
@@ -260,6 +262,27 @@ mod tests {
         let matrix = matrix();
         let back: Matrix = serde_json::from_str(&render_json(&matrix))?;
         assert_eq!(back, matrix);
+        Ok(())
+    }
+
+    /// A declared race rides on its candidate: the cases, the profiles and why, as written.
+    #[test]
+    fn a_declared_race_is_listed_under_its_candidate() -> Result<(), Box<dyn Error>> {
+        let mut racy = matrix();
+        racy.candidates[0].races.push(crate::spec::Race {
+            cases: vec!["graceful-term".to_owned()],
+            profiles: vec!["*".to_owned()],
+            why: "its exit races the SIGKILL".to_owned(),
+        });
+        let json: Value = serde_json::from_str(&render_json(&racy))?;
+        assert_eq!(
+            json["candidates"][0]["races"],
+            serde_json::json!([{
+                "cases": ["graceful-term"],
+                "profiles": ["*"],
+                "why": "its exit races the SIGKILL"
+            }])
+        );
         Ok(())
     }
 }

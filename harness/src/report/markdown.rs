@@ -385,6 +385,7 @@ pub(super) mod tests {
             title: title.to_owned(),
             version: version.to_owned(),
             source: source.to_owned(),
+            races: Vec::new(),
         }
     }
 

@@ -47,6 +47,47 @@ pub struct Candidate {
     /// candidate's file, appears read-only at `at` inside the sandbox.
     #[serde(default)]
     pub files: Vec<ImageFile>,
+    /// The races this init has by its own design (a signal racing its own exit or polling):
+    /// on the runs they cover, a trace that varies is the init's nondeterminism, declared
+    /// with its reason, not a defect of the harness.
+    #[serde(default)]
+    pub races: Vec<Race>,
+}
+
+/// The word in a race's `cases` or `profiles` that stands for every name.
+pub const EVERY: &str = "*";
+
+/// A race an init is known to have: on these cases under these profiles its trace may differ
+/// from run to run, for the reason in `why`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Race {
+    /// Case names, or `["*"]` for every case.
+    pub cases: Vec<String>,
+    /// Profile names, or `["*"]` (the default) for every profile.
+    #[serde(default = "every")]
+    pub profiles: Vec<String>,
+    /// The mechanism, citing the init's source: why the outcome on these runs is chance.
+    pub why: String,
+}
+
+fn every() -> Vec<String> {
+    vec![EVERY.to_owned()]
+}
+
+impl Race {
+    /// Whether this race covers the run of `case` under `profile`.
+    pub fn covers(&self, case: &str, profile: &str) -> bool {
+        let names = |list: &[String], name: &str| list.iter().any(|n| n == EVERY || n == name);
+        names(&self.cases, case) && names(&self.profiles, profile)
+    }
+}
+
+impl Candidate {
+    /// The first race this candidate declares for the run of `case` under `profile`, if any.
+    pub fn declared_race(&self, case: &str, profile: &str) -> Option<&Race> {
+        self.races.iter().find(|race| race.covers(case, profile))
+    }
 }
 
 /// A file or directory of the image, bound read-only into the sandbox.

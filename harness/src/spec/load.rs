@@ -190,6 +190,37 @@ pub fn load_candidate(path: &Path) -> Result<Candidate, LoadError> {
     parse_candidate(path, &read(path)?)
 }
 
+/// Checks that every case and profile the races of `candidate` name exists among `cases` and
+/// `profiles` (known only once the matrix is assembled); re-reads the candidate's file to
+/// place the error. A candidate without races is not read.
+pub fn check_race_names(
+    candidate: &Candidate,
+    cases: &[Case],
+    profiles: &[Profile],
+) -> Result<(), LoadError> {
+    if candidate.races.is_empty() {
+        return Ok(());
+    }
+    let path = candidate.dir.join(format!("{}.toml", candidate.name));
+    check_race_names_in(&path, &read(&path)?, candidate, cases, profiles)
+}
+
+fn check_race_names_in(
+    path: &Path,
+    text: &str,
+    candidate: &Candidate,
+    cases: &[Case],
+    profiles: &[Profile],
+) -> Result<(), LoadError> {
+    let doc = Doc::parse(text);
+    validate::known_race_names(candidate, &names_of(cases), &names_of(profiles))
+        .map_err(|e| invalid(path, &doc, e))
+}
+
+fn names_of<T: Named>(items: &[T]) -> Vec<&str> {
+    items.iter().map(Named::name).collect()
+}
+
 /// Parses and validates the runtime profile in `text`; `path` names it and places errors.
 pub fn parse_profile(path: &Path, text: &str) -> Result<Profile, LoadError> {
     let doc = Doc::parse(text);
@@ -686,6 +717,26 @@ mod tests {
             "unknown variant `cgroup1`",
         ),
         (
+            "races-cases-empty",
+            "8:9: races[0].cases",
+            "is empty: name a case, or write [\"*\"] for every case",
+        ),
+        (
+            "races-why-blank",
+            "9:7: races[0].why",
+            "is empty: say what in the init makes these runs chance",
+        ),
+        (
+            "races-every-not-alone",
+            "9:23: races[0].profiles[1]",
+            "\"*\" means every profile: write it alone",
+        ),
+        (
+            "races-key-unknown",
+            "8:1: races[0].case",
+            "unknown field `case`",
+        ),
+        (
             "argv-without-workload-or-files",
             "5:8: argv",
             "a system-manager may instead start it from its `files`",
@@ -810,6 +861,69 @@ mod tests {
                 dir.display()
             );
         }
+    }
+
+    #[test]
+    fn every_race_in_fixtures_names_a_case_and_profile_that_exist() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cases = load_cases(&root.join("cases")).items;
+        let profiles = load_profiles(&root.join("fixtures/profiles")).items;
+        let loaded = load_candidates(&root.join("fixtures/candidates"));
+        let errors: Vec<String> = loaded
+            .items
+            .iter()
+            .filter_map(|c| check_race_names(c, &cases, &profiles).err())
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}", errors.join("\n"));
+        assert!(
+            loaded.items.iter().any(|c| !c.races.is_empty()),
+            "some candidate declares a race, so the check above checked something"
+        );
+    }
+
+    #[test]
+    fn a_race_on_an_unknown_case_or_profile_is_named_with_line_and_field() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cases = load_cases(&root.join("cases")).items;
+        let profiles = load_profiles(&root.join("fixtures/profiles")).items;
+        let head = "title = \"r\"\nkind = \"forwarder\"\nargv = [\"{bin}\", \"{workload}\"]\n\
+                    install = { kind = \"probe\" }\n[[races]]\n";
+        for (races, expected) in [
+            (
+                "cases = [\"term-forward\", \"hup-froward\"]\nwhy = \"w\"\n",
+                "/c/r.toml:6:26: races[0].cases[1]: no case named \"hup-froward\" (cases: ",
+            ),
+            (
+                "cases = [\"*\"]\nprofiles = [\"dokcer\"]\nwhy = \"w\"\n",
+                "/c/r.toml:7:13: races[0].profiles[0]: no profile named \"dokcer\" (profiles: ",
+            ),
+        ] {
+            let text = format!("{head}{races}");
+            let path = Path::new("/c/r.toml");
+            let candidate = parse_candidate(path, &text).expect("names are checked later");
+            let error = check_race_names_in(path, &text, &candidate, &cases, &profiles)
+                .expect_err("an unknown name");
+            assert!(error.to_string().starts_with(expected), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_race_covers_its_cases_under_its_profiles_and_every_profile_by_default() {
+        let text = "title = \"r\"\nkind = \"forwarder\"\nargv = [\"{bin}\", \"{workload}\"]\n\
+                    install = { kind = \"probe\" }\n\
+                    [[races]]\ncases = [\"hup-forward\"]\nwhy = \"first\"\n\
+                    [[races]]\ncases = [\"*\"]\nprofiles = [\"lxc\"]\nwhy = \"second\"\n";
+        let candidate = parse_candidate(Path::new("/c/r.toml"), text).expect("valid");
+        let why = |case, profile| {
+            candidate
+                .declared_race(case, profile)
+                .map(|r| r.why.as_str())
+        };
+        assert_eq!(why("hup-forward", "docker"), Some("first"));
+        assert_eq!(why("hup-forward", "lxc"), Some("first"));
+        assert_eq!(why("term-forward", "lxc"), Some("second"));
+        assert_eq!(why("term-forward", "docker"), None);
     }
 
     #[test]

@@ -30,6 +30,7 @@ fn shell_candidate(name: &str, script: &str) -> Candidate {
         service_stop_signal: None,
         needs: Vec::new(),
         files: Vec::new(),
+        races: Vec::new(),
     }
 }
 

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use crate::signal::SignalNumber;
 use crate::spec::{
-    Candidate, CandidateKind, Case, ExpectationKind, Install, MAX_SIGNAL_COUNT, Node, Profile,
-    SignalRef, Step, Target, WorkloadExec,
+    Candidate, CandidateKind, Case, EVERY, ExpectationKind, Install, MAX_SIGNAL_COUNT, Node,
+    Profile, SignalRef, Step, Target, WorkloadExec,
 };
 use crate::stop::check_profile;
 
@@ -529,6 +529,17 @@ pub(super) fn validate_candidate(candidate: &Candidate) -> Result<(), Invalid> {
         }
     }
 
+    for (index, race) in candidate.races.iter().enumerate() {
+        let here = root.key("races").index(index);
+        names_or_every(&race.cases, here.key("cases"), "case")?;
+        names_or_every(&race.profiles, here.key("profiles"), "profile")?;
+        not_blank(
+            &race.why,
+            here.key("why"),
+            "say what in the init makes these runs chance, citing its source",
+        )?;
+    }
+
     if let Some(spelling) = &candidate.stop_signal
         && let Err(error) = spelling.parse::<SignalNumber>()
     {
@@ -614,6 +625,52 @@ fn cited(sources: &[String], path: FieldPath, hint: &str) -> Result<(), Invalid>
     }
     for (index, source) in sources.iter().enumerate() {
         not_blank(source, path.index(index), "cite a source")?;
+    }
+    Ok(())
+}
+
+/// A race's `cases` or `profiles`: names, or `"*"` alone; which names exist is checked when
+/// the matrix is assembled ([`crate::spec::check_race_names`]).
+fn names_or_every(names: &[String], path: FieldPath, what: &str) -> Result<(), Invalid> {
+    if names.is_empty() {
+        return Err(at(
+            path,
+            format!("is empty: name a {what}, or write [\"*\"] for every {what}"),
+        ));
+    }
+    for (index, name) in names.iter().enumerate() {
+        not_blank(name, path.index(index), &format!("name a {what}"))?;
+        if name == EVERY && names.len() > 1 {
+            return Err(at(
+                path.index(index),
+                format!("\"*\" means every {what}: write it alone"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every name in a race's `cases` and `profiles` is `"*"` or one of `cases` / `profiles`.
+pub(super) fn known_race_names(
+    candidate: &Candidate,
+    cases: &[&str],
+    profiles: &[&str],
+) -> Result<(), Invalid> {
+    for (index, race) in candidate.races.iter().enumerate() {
+        let here = FieldPath::root().key("races").index(index);
+        for (field, names, known, what) in [
+            ("cases", &race.cases, cases, "case"),
+            ("profiles", &race.profiles, profiles, "profile"),
+        ] {
+            for (at_index, name) in names.iter().enumerate() {
+                if name != EVERY && !known.contains(&name.as_str()) {
+                    return Err(at(
+                        here.key(field).index(at_index),
+                        format!("no {what} named {name:?} ({what}s: {})", known.join(", ")),
+                    ));
+                }
+            }
+        }
     }
     Ok(())
 }
