@@ -63,20 +63,6 @@ pub(super) fn validate_case(case: &Case, doc: &Doc<'_>) -> Result<(), Invalid> {
     }
     let mut roles = BTreeMap::new();
     check_node(&case.workload, &workload, &mut roles, doc)?;
-    let role_list = || roles.keys().cloned().collect::<Vec<_>>().join(", ");
-    let role_exists = |role: &str, path: FieldPath| {
-        if roles.contains_key(role) {
-            Ok(())
-        } else {
-            Err(at(
-                path,
-                format!(
-                    "no workload process has the role {role:?} (roles: {})",
-                    role_list()
-                ),
-            ))
-        }
-    };
 
     let steps = root.key("stop").key("steps");
     if case.stop.steps.is_empty() {
@@ -121,14 +107,14 @@ pub(super) fn validate_case(case: &Case, doc: &Doc<'_>) -> Result<(), Invalid> {
                         here.key("target"),
                         format!(
                             "no workload process has the role {role:?} (targets: pid1, {})",
-                            role_list()
+                            role_list(&roles)
                         ),
                     ));
                 }
             }
             // `pid1`: wait for PID 1 to exit by itself, as a runtime waits out its grace.
             Step::WaitExit { role, .. } if role == "pid1" => {}
-            Step::WaitExit { role, .. } => role_exists(role, here.key("role"))?,
+            Step::WaitExit { role, .. } => role_exists(&roles, role, here.key("role"))?,
             Step::ScanZombies { label, .. } | Step::ScanStates { label, .. } => {
                 if let Some((first, _)) = labels.get(label.as_str()) {
                     return Err(at(
@@ -221,20 +207,6 @@ fn check_expectations(
     root: &FieldPath,
     known: &Known<'_>,
 ) -> Result<(), Invalid> {
-    let role_list = || known.roles.keys().cloned().collect::<Vec<_>>().join(", ");
-    let role_exists = |role: &str, path: FieldPath| {
-        if known.roles.contains_key(role) {
-            Ok(())
-        } else {
-            Err(at(
-                path,
-                format!(
-                    "no workload process has the role {role:?} (roles: {})",
-                    role_list()
-                ),
-            ))
-        }
-    };
     let labels = known.labels;
     for (level, list) in [("must", must), ("should", should)] {
         for (index, expectation) in list.iter().enumerate() {
@@ -265,7 +237,7 @@ fn check_expectations(
                 | ExpectationKind::ExitedCleanly { role, .. }
                 | ExpectationKind::KilledBy { role, .. }
                 | ExpectationKind::RebootFailed { role, .. } => {
-                    role_exists(role, here.key("role"))?
+                    role_exists(known.roles, role, here.key("role"))?
                 }
                 ExpectationKind::NoZombies { scan } => {
                     scan_exists(labels, scan, SCAN_ZOMBIES, here.key("scan"))?;
@@ -277,7 +249,7 @@ fn check_expectations(
                             here.key("role"),
                             format!(
                                 "no workload process has the role {role:?} (roles: pid1, {})",
-                                role_list()
+                                role_list(known.roles)
                             ),
                         ));
                     }
@@ -729,6 +701,30 @@ fn placeholders(arg: &str) -> Vec<&str> {
         }
     }
     found
+}
+
+/// The workload's roles, for messages: `app, worker`.
+fn role_list(roles: &BTreeMap<String, FieldPath>) -> String {
+    roles.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// `role` is a role of the workload, or an error at `path` listing the roles there are.
+fn role_exists(
+    roles: &BTreeMap<String, FieldPath>,
+    role: &str,
+    path: FieldPath,
+) -> Result<(), Invalid> {
+    if roles.contains_key(role) {
+        Ok(())
+    } else {
+        Err(at(
+            path,
+            format!(
+                "no workload process has the role {role:?} (roles: {})",
+                role_list(roles)
+            ),
+        ))
+    }
 }
 
 #[cfg(test)]
