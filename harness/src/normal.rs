@@ -644,7 +644,7 @@ pub(crate) fn role_order(case: &Case) -> Vec<String> {
 }
 
 /// Role names of the workload tree, in preorder (root first, children in file order).
-pub(crate) fn tree_order(root: &Node) -> Vec<String> {
+fn tree_order(root: &Node) -> Vec<String> {
     fn walk(node: &Node, out: &mut Vec<String>) {
         out.push(node.role.clone());
         for child in &node.children {
