@@ -11,6 +11,10 @@ pub struct NamespaceProcess {
     pub ns_pid: i32,
     /// Its state when read.
     pub state: ProcessState,
+    /// It has begun to exit (`PF_EXITING` in its flags) but is not a zombie yet: its files are
+    /// being closed and its parent has not been told. A zombie scan that read only states
+    /// would see no zombie here and stop looking a moment too early.
+    pub exiting: bool,
 }
 
 impl NamespaceProcess {
@@ -57,13 +61,39 @@ impl ProcessState {
     }
 }
 
-/// The state in the text of a `/proc/PID/stat` file: the first field after the command name,
-/// which is in parentheses and may itself hold spaces and parentheses, so the state follows
-/// the last `)`. `None` when the text is not a stat line.
-pub fn parse_stat_state(stat: &str) -> Option<ProcessState> {
+/// `PF_EXITING` (include/linux/sched.h): set by `exit_signals` at the start of `do_exit`
+/// (kernel/exit.c), before the files are closed and long before `exit_notify` makes the
+/// process a zombie and signals its parent.
+const PF_EXITING: u64 = 0x4;
+
+/// What the scans read from a `/proc/PID/stat` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatLine {
+    /// The state letter's meaning.
+    pub state: ProcessState,
+    /// `PF_EXITING` is set and the state is not yet `Z`.
+    pub exiting: bool,
+}
+
+/// The state and exit flag in the text of a `/proc/PID/stat` file: the state is the first
+/// field after the command name, which is in parentheses and may itself hold spaces and
+/// parentheses, so the fields follow the last `)`; the flags are the seventh field after it
+/// (proc(5): state ppid pgrp session tty_nr tpgid flags). `None` when the text is not a stat
+/// line.
+pub fn parse_stat(stat: &str) -> Option<StatLine> {
     let (_, after_comm) = stat.rsplit_once(')')?;
-    let letter = after_comm.strip_prefix(' ')?.chars().next()?;
-    Some(ProcessState::from_letter(letter))
+    let mut fields = after_comm.strip_prefix(' ')?.split(' ');
+    let letter = fields.next()?;
+    let mut letters = letter.chars();
+    let (Some(letter), None) = (letters.next(), letters.next()) else {
+        return None;
+    };
+    let state = ProcessState::from_letter(letter);
+    let flags: u64 = fields.nth(5)?.parse().ok()?;
+    Some(StatLine {
+        state,
+        exiting: flags & PF_EXITING != 0 && state != ProcessState::Zombie,
+    })
 }
 
 /// Every process whose PID namespace has inode `pid_namespace`. Processes that vanish while
@@ -92,13 +122,14 @@ pub fn scan_namespace(pid_namespace: u64) -> Vec<NamespaceProcess> {
         })
         .filter_map(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let state = parse_stat_state(&stat)?;
+            let StatLine { state, exiting } = parse_stat(&stat)?;
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
             let ns_pid = parse_innermost_ns_pid(&status)?;
             Some(NamespaceProcess {
                 host_pid: pid,
                 ns_pid,
                 state,
+                exiting,
             })
         })
         .collect();
@@ -171,7 +202,7 @@ pub struct BlockedRead {
 mod tests {
     use super::{
         ProcessState, blocks_signal, ignored_signals, parse_innermost_ns_pid, parse_signal_mask,
-        parse_stat_state,
+        parse_stat,
     };
 
     /// The fields as a kernel writes them (tab after the colon), around look-alike names.
@@ -229,7 +260,8 @@ mod tests {
 
     #[test]
     fn the_state_is_the_field_after_the_last_parenthesis() {
-        // A command name may hold spaces, parentheses and state-like letters.
+        // A command name may hold spaces, parentheses and state-like letters. Flags 0x400100
+        // (PF_FORKNOEXEC | PF_RANDOMIZE) are a live process's, 0x400104 one that is exiting.
         let table = [
             ("probe", 'T', ProcessState::Stopped),
             ("a) Z (b", 'S', ProcessState::Sleeping),
@@ -241,12 +273,42 @@ mod tests {
             ("x", 'X', ProcessState::Other('X')),
         ];
         for (comm, letter, state) in table {
-            let line = format!("4242 ({comm}) {letter} 1 4242 4242 0 -1");
-            assert_eq!(parse_stat_state(&line), Some(state), "{line}");
+            let line = format!("4242 ({comm}) {letter} 1 4242 4242 0 -1 4194560 88 0");
+            let read = parse_stat(&line);
+            assert_eq!(read.map(|r| r.state), Some(state), "{line}");
+            assert_eq!(read.map(|r| r.exiting), Some(false), "{line}");
         }
-        for broken in ["", "4242", "4242 (probe)", "4242 (probe)T", "4242 probe T"] {
-            assert_eq!(parse_stat_state(broken), None, "{broken:?}");
+        for broken in [
+            "",
+            "4242",
+            "4242 (probe)",
+            "4242 (probe)T",
+            "4242 probe T",
+            "4242 (probe) T 1 4242 4242 0 -1",
+            "4242 (probe) TS 1 4242 4242 0 -1 4194560",
+            "4242 (probe) S 1 4242 4242 0 -1 0x400100",
+        ] {
+            assert_eq!(parse_stat(broken), None, "{broken:?}");
         }
+    }
+
+    #[test]
+    fn exiting_is_pf_exiting_before_the_zombie_state() {
+        let read = |letter: char, flags: u64| {
+            parse_stat(&format!("7 (sleep) {letter} 1 7 7 0 -1 {flags} 0 0"))
+                .map(|line| line.exiting)
+        };
+        assert_eq!(read('R', 0x0040_0104), Some(true), "closing its files");
+        assert_eq!(read('D', 0x0040_0104), Some(true), "asleep in do_exit");
+        assert_eq!(
+            read('Z', 0x0040_0104),
+            Some(false),
+            "a zombie is past exiting"
+        );
+        assert_eq!(read('S', 0x0040_0100), Some(false), "alive");
+        // Bit 2 alone: PF_EXITING is 0x4, not 0x2 (PF_IDLE) or 0x8 (PF_POSTCOREDUMP).
+        assert_eq!(read('R', 0x2), Some(false));
+        assert_eq!(read('R', 0x8), Some(false));
     }
 
     #[test]
@@ -259,7 +321,7 @@ mod tests {
         let pid = child.id() as i32;
         let state = || {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("its stat");
-            parse_stat_state(&stat).expect("a stat line")
+            parse_stat(&stat).expect("a stat line").state
         };
         let nix_pid = nix::unistd::Pid::from_raw(pid);
         nix::sys::signal::kill(nix_pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP");

@@ -419,11 +419,14 @@ impl Driver {
             Step::ScanZombies { label, settle_ms } => {
                 let until = monotonic_ns() + ms_to_ns(*settle_ms);
                 let mut peak = 0;
-                // Re-read /proc until the init has reaped everything or its time is up.
+                // Re-read /proc until the init has reaped everything or its time is up. A
+                // process still in the middle of its exit is a zombie to come: an orphan whose
+                // pipe the step before saw closed (exit closes files before it tells the
+                // parent) would otherwise be missed by a scan that lands in between.
                 let (_, last) = self.poll_namespace(until, |processes| {
                     let zombies = processes.iter().filter(|p| p.zombie()).count();
                     peak = peak.max(zombies);
-                    zombies == 0
+                    zombies == 0 && !processes.iter().any(|p| p.exiting)
                 });
                 let zombies = ns_pids(&last, NamespaceProcess::zombie);
                 self.record(ActionKind::ZombieScan {
