@@ -411,7 +411,7 @@ pub fn judge_trace(ready: &ReadyRun, version: &str, trace: Trace, time_scale: f6
             };
             let last_line = trace.console.lines().rev().find(|l| !l.trim().is_empty());
             reason = format!(
-                "{}the workload never became ready (no start report from {}); PID 1 {}{}",
+                "{}the workload never became ready (no ready report from {}); PID 1 {}{}",
                 if refused {
                     "the candidate ended as a child of another PID 1 before its workload started: "
                 } else {
@@ -834,7 +834,7 @@ mod tests {
         assert_eq!(
             under_parent.reason,
             "the candidate ended as a child of another PID 1 before its workload started: the \
-             workload never became ready (no start report from app); PID 1 ended with exit:111; \
+             workload never became ready (no ready report from app); PID 1 ended with exit:111; \
              console: runit: fatal: must be run as process no 1."
         );
         // A candidate that could not be executed, or a parent that never started it, was

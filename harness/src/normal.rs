@@ -377,10 +377,9 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
     }
 
     for report in &reports {
-        events.push((
-            GROUP_WORKLOAD,
-            normal_report(report, &roles, phases.phase_at(report.mono_ns)),
-        ));
+        if let Some(event) = normal_report(report, &roles, phases.phase_at(report.mono_ns)) {
+            events.push((GROUP_WORKLOAD, event));
+        }
     }
 
     if let Some(run) = trace.witness.ran() {
@@ -516,6 +515,7 @@ fn canonical_reports<'a>(trace: &'a Trace, rank: &dyn Fn(&str) -> usize) -> Vec<
         Event::Failed { .. } => 3,
         Event::Rebooting { .. } | Event::RebootFailed { .. } => 4,
         Event::Exiting { .. } => 5,
+        Event::Settled => 6,
     };
     let mut reports: Vec<&Report> = trace.reports.iter().collect();
     reports.sort_by(|a, b| {
@@ -781,8 +781,10 @@ fn exec_result_text(result: &ExecResult, hook: bool) -> String {
     }
 }
 
-fn normal_report(report: &Report, roles: &Roles, phase: Phase) -> NormalEvent {
+fn normal_report(report: &Report, roles: &Roles, phase: Phase) -> Option<NormalEvent> {
     let (name, signal, detail) = match &report.event {
+        // The start handshake: when it comes is scheduling, and the steps wait for it.
+        Event::Settled => return None,
         Event::Started { ppid, pgid, sid } => (
             event::STARTED,
             None,
@@ -828,14 +830,14 @@ fn normal_report(report: &Report, roles: &Roles, phase: Phase) -> NormalEvent {
             format!("command={} errno={}", command.name(), errno_name(*errno)),
         ),
     };
-    NormalEvent {
+    Some(NormalEvent {
         count: 1,
         phase,
         role: report.role.clone(),
         event: name.to_owned(),
         signal,
         detail,
-    }
+    })
 }
 
 /// The `<errno.h>` name of an errno value (`EPERM`), or its number when unknown.

@@ -22,7 +22,7 @@ pub const DEFAULT_TIME_SCALE: f64 = 0.05;
 /// No scaled time goes below this (unless the case wrote less): under it, scheduling noise on
 /// a loaded two-core machine would decide outcomes, not the init.
 pub const SCALE_FLOOR_MS: u64 = 50;
-/// How long a workload may take to report `started` everywhere; not scaled (it is start-up
+/// How long a workload may take to report `started` and `settled` everywhere; not scaled (it is start-up
 /// cost, not a modelled wait).
 pub const READY_TIMEOUT_MS: u64 = 5_000;
 /// Slack added to a run's computed length to make its hard deadline.

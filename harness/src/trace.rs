@@ -57,7 +57,7 @@ pub struct Action {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ActionKind {
-    /// Every workload process reported `started`: the stop sequence may begin.
+    /// Every workload process reported `started` and `settled`: the stop sequence may begin.
     Ready,
     /// The runtime sent a signal from outside the namespace. `stop` marks the profile's stop
     /// signal (it starts the `stop` phase).
@@ -156,9 +156,9 @@ pub enum RunEnd {
         /// Which step failed and why, in a sentence.
         reason: String,
     },
-    /// Not every workload process reported `started` in time.
+    /// Not every workload process reported `started` and `settled` in time.
     NeverReady {
-        /// Roles that never reported.
+        /// Roles that did not report both.
         missing: Vec<String>,
         /// PID 1's status if it had already exited.
         pid1: Option<ExitStatus>,

@@ -68,6 +68,7 @@ pub fn drive(spec: &RunSpec) -> Trace {
         reports: Vec::new(),
         actions: Vec::new(),
         started: HashMap::new(),
+        settled: BTreeSet::new(),
         exiting: BTreeSet::new(),
         pid1_status: None,
         end: RunEnd::Completed,
@@ -172,6 +173,8 @@ struct Driver {
     actions: Vec<Action>,
     /// Role → pid in the namespace, from `started` reports.
     started: HashMap<String, i32>,
+    /// Roles that reported `settled`: their children forked, their mask restored.
+    settled: BTreeSet<String>,
     /// Roles that reported `exiting`.
     exiting: BTreeSet<String>,
     pid1_status: Option<ExitStatus>,
@@ -212,13 +215,13 @@ impl Driver {
         self.wait_until(self.deadline, |run| run.pid1_status.is_some());
     }
 
-    /// Wait until every ready role has reported `started`; otherwise mark the run as never
-    /// ready and return false.
+    /// Wait until every ready role has reported `started` and then `settled`; otherwise mark
+    /// the run as never ready and return false.
     fn wait_ready(&mut self, spec: &RunSpec, ready_by: u64) -> bool {
         let ready = self.wait_until(ready_by, |run| {
             spec.ready_roles
                 .iter()
-                .all(|role| run.started.contains_key(role))
+                .all(|role| run.started.contains_key(role) && run.settled.contains(role))
         });
         if !ready {
             if self.end == RunEnd::Completed {
@@ -226,7 +229,7 @@ impl Driver {
                     missing: spec
                         .ready_roles
                         .iter()
-                        .filter(|role| !self.started.contains_key(*role))
+                        .filter(|role| !self.settled.contains(*role))
                         .cloned()
                         .collect(),
                     pid1: self.pid1_status,
@@ -661,6 +664,9 @@ impl Driver {
             match &report.event {
                 Event::Started { .. } => {
                     self.started.insert(report.role.clone(), report.pid);
+                }
+                Event::Settled => {
+                    self.settled.insert(report.role.clone());
                 }
                 Event::Exiting { .. } => {
                     self.exiting.insert(report.role.clone());

@@ -408,6 +408,7 @@ pub fn build_timeline(trace: &Trace, case: &Case, grace_ms: Option<u64>) -> Time
             Event::Started { .. } => {
                 born.entry(role).or_insert(at);
             }
+            Event::Settled => {}
             Event::Caught {
                 signal,
                 code,
