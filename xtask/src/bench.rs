@@ -198,29 +198,70 @@ fn measure_overhead(
 
 /// Time in one run's trace spent deliberately waiting, in milliseconds: a grace period waited
 /// out (stop signal → escalation), a `wait-exit` step (the workload's own delay before it
-/// exits), a zombie scan that had to settle because zombies stayed, and planned pauses.
+/// exits), a zombie scan that had to settle because zombies stayed, a workload process's
+/// cleanup (from the first signal it caught after the stop to its `exiting` report: the
+/// case's cleanup delay, and its wait for its own children), and planned pauses. Waits that
+/// overlap (a cleanup inside the grace period) count once.
 fn deliberate_ms(trace: &Trace, pauses_ms: u64) -> f64 {
-    let mut total_ns = 0u64;
+    let mut waits: Vec<(u64, u64)> = Vec::new();
     let mut previous: Option<u64> = None;
     let mut stop_sent: Option<u64> = None;
     for action in &trace.actions {
-        let since = |from: Option<u64>| {
-            action
-                .mono_ns
-                .saturating_sub(from.unwrap_or(action.mono_ns))
-        };
+        let since = |from: Option<u64>| (from.unwrap_or(action.mono_ns), action.mono_ns);
         match &action.what {
             ActionKind::SignalSent { stop: true, .. } => stop_sent = Some(action.mono_ns),
-            ActionKind::Escalated => total_ns += since(stop_sent),
-            ActionKind::WaitedExit { .. } => total_ns += since(previous),
+            ActionKind::Escalated => waits.push(since(stop_sent)),
+            ActionKind::WaitedExit { .. } => waits.push(since(previous)),
             ActionKind::ZombieScan { zombies, .. } if !zombies.is_empty() => {
-                total_ns += since(previous)
+                waits.push(since(previous))
             }
             _ => {}
         }
         previous = Some(action.mono_ns);
     }
-    total_ns as f64 / 1e6 + pauses_ms as f64
+    if let Some(stop_sent) = stop_sent {
+        waits.extend(cleanups(trace, stop_sent));
+    }
+    union_ns(waits) as f64 / 1e6 + pauses_ms as f64
+}
+
+/// Each workload process's cleanup after the stop: from the first signal it caught at or after
+/// `stop_sent` to its `exiting` report.
+fn cleanups(trace: &Trace, stop_sent: u64) -> Vec<(u64, u64)> {
+    let mut began: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    let mut spans = Vec::new();
+    for report in &trace.reports {
+        if report.mono_ns < stop_sent {
+            continue;
+        }
+        match report.event {
+            Event::Caught { .. } => {
+                began.entry(report.role.as_str()).or_insert(report.mono_ns);
+            }
+            Event::Exiting { .. } => {
+                if let Some(&from) = began.get(report.role.as_str()) {
+                    spans.push((from, report.mono_ns));
+                }
+            }
+            _ => {}
+        }
+    }
+    spans
+}
+
+/// The length of the union of `[from, to)` spans, in nanoseconds.
+fn union_ns(mut spans: Vec<(u64, u64)>) -> u64 {
+    spans.sort_unstable();
+    let mut total = 0;
+    let mut covered_to = 0;
+    for (from, to) in spans {
+        let from = from.max(covered_to);
+        if to > from {
+            total += to - from;
+            covered_to = to;
+        }
+    }
+    total
 }
 
 /// The matrix part's figures.
@@ -232,6 +273,9 @@ struct MatrixFigures {
     run_time_ms: f64,
     longest_run_ms: f64,
     deliberate_ms: f64,
+    /// Per candidate, the time of its runs that was not deliberate waiting (its own start and
+    /// waits, and the harness), largest first.
+    rest_by_candidate: Vec<(String, f64)>,
 }
 
 impl MatrixFigures {
@@ -242,17 +286,23 @@ impl MatrixFigures {
         wall_ms: f64,
         options: &MatrixOptions,
     ) -> Self {
-        let deliberate_ms = runs
-            .iter()
-            .zip(records)
-            .filter_map(|(ready, record)| {
-                let pauses = planned_pauses_ms(&ready.run, options.time_scale);
-                record
-                    .raw
-                    .as_ref()
-                    .map(|trace| deliberate_ms(trace, pauses))
-            })
-            .sum();
+        let mut deliberate_total = 0.0;
+        let mut rest: std::collections::BTreeMap<&str, f64> = std::collections::BTreeMap::new();
+        for (ready, record) in runs.iter().zip(records) {
+            let pauses = planned_pauses_ms(&ready.run, options.time_scale);
+            let deliberate = record
+                .raw
+                .as_ref()
+                .map_or(0.0, |trace| deliberate_ms(trace, pauses));
+            deliberate_total += deliberate;
+            *rest.entry(record.result.candidate.as_str()).or_default() +=
+                (record.wall.as_secs_f64() * 1e3 - deliberate).max(0.0);
+        }
+        let mut rest_by_candidate: Vec<(String, f64)> = rest
+            .into_iter()
+            .map(|(candidate, ms)| (candidate.to_owned(), ms))
+            .collect();
+        rest_by_candidate.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         MatrixFigures {
             runs: records.len(),
             jobs: options.jobs,
@@ -262,7 +312,8 @@ impl MatrixFigures {
                 .iter()
                 .map(|r| r.wall.as_secs_f64() * 1e3)
                 .fold(0.0, f64::max),
-            deliberate_ms,
+            deliberate_ms: deliberate_total,
+            rest_by_candidate,
         }
     }
 
@@ -422,7 +473,12 @@ fn render_json(
             "wall_ms": round(matrix.wall_ms),
             "sum_of_run_times_ms": round(matrix.run_time_ms),
             "deliberate_wait_ms": round(matrix.deliberate_ms),
-            "overhead_ms": round(matrix.run_time_ms - matrix.deliberate_ms),
+            "not_deliberate_ms": round(matrix.run_time_ms - matrix.deliberate_ms),
+            "not_deliberate_by_candidate_ms": matrix
+                .rest_by_candidate
+                .iter()
+                .map(|(candidate, ms)| (candidate.clone(), json!(round(*ms))))
+                .collect::<serde_json::Map<_, _>>(),
             "deliberate_share": round(matrix.deliberate_share()),
             "longest_run_ms": round(matrix.longest_run_ms),
             "schedule_floor_ms": round(matrix.schedule_floor_ms()),
@@ -513,8 +569,9 @@ fn render_matrix_markdown(matrix: &MatrixFigures) -> String {
          | runs | {} |\n| runs at once (`--jobs`) | {} |\n\
          | wall time | {:.0} ms |\n\
          | sum of the runs' times | {:.0} ms |\n\
-         | of which deliberate waiting (grace periods, workload delays, settling scans) | {:.0} ms ({:.0} %) |\n\
-         | of which overhead | {:.0} ms ({:.0} %) |\n\
+         | of which deliberate waiting (grace periods, the workload's delays and cleanups, settling scans, pauses) | {:.0} ms ({:.0} %) |\n\
+         | of which the rest (the candidates' own start and waits, and the harness) | {:.0} ms ({:.0} %) |\n\
+         | the rest, largest by candidate | {} |\n\
          | target: wall ≤ {MATRIX_TARGET_FACTOR} × deliberate / {} | {:.0} ms: {} |\n\
          | floor of any schedule: max(longest run {:.0} ms, sum of run times / {}) | {:.0} ms |\n\n",
         matrix.runs,
@@ -525,6 +582,13 @@ fn render_matrix_markdown(matrix: &MatrixFigures) -> String {
         100.0 * matrix.deliberate_share(),
         matrix.run_time_ms - matrix.deliberate_ms,
         100.0 * (1.0 - matrix.deliberate_share()),
+        matrix
+            .rest_by_candidate
+            .iter()
+            .take(5)
+            .map(|(candidate, ms)| format!("{candidate} {:.0} ms", ms))
+            .collect::<Vec<_>>()
+            .join(", "),
         matrix.parallelism(),
         matrix.bound_ms(),
         verdict(matrix.wall_ms <= matrix.bound_ms()),
@@ -677,6 +741,53 @@ mod tests {
             ..Trace::default()
         };
         assert_eq!(deliberate_ms(&trace, 7), 50.0 + 50.0 + 500.0 + 7.0);
+    }
+
+    #[test]
+    fn a_cleanup_counts_once_even_inside_the_grace_period() {
+        let report = |ms: u64, role: &str, event: Event| pid1check_probe::Report {
+            role: role.to_owned(),
+            pid: 2,
+            seq: 0,
+            mono_ns: ms * 1_000_000,
+            event,
+        };
+        let caught = Event::Caught {
+            signal: SignalNumber::TERM.raw(),
+            code: 0,
+            sender_pid: 0,
+        };
+        let stop = ActionKind::SignalSent {
+            target: "pid1".to_owned(),
+            signal: SignalNumber::TERM,
+            stop: true,
+        };
+        // A caught signal before the stop starts no cleanup; the app's 300 ms cleanup, then
+        // the worker's 100 ms one overlapping it.
+        let reports = vec![
+            report(5, "app", caught.clone()),
+            report(101, "app", caught.clone()),
+            report(401, "app", Event::Exiting { code: 0 }),
+            report(350, "worker", caught.clone()),
+            report(450, "worker", Event::Exiting { code: 0 }),
+        ];
+        let clean = Trace {
+            actions: vec![at(10, ActionKind::Ready), at(100, stop.clone())],
+            reports: reports.clone(),
+            ..Trace::default()
+        };
+        assert_eq!(deliberate_ms(&clean, 0), 349.0);
+        // The same, escalated at 611: the grace period covers both cleanups.
+        let escalated = Trace {
+            actions: vec![
+                at(10, ActionKind::Ready),
+                at(100, stop),
+                at(611, ActionKind::Escalated),
+            ],
+            reports,
+            ..Trace::default()
+        };
+        assert_eq!(deliberate_ms(&escalated, 0), 511.0);
     }
 
     #[test]
