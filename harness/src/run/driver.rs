@@ -215,13 +215,14 @@ impl Driver {
         self.wait_until(self.deadline, |run| run.pid1_status.is_some());
     }
 
-    /// Wait until every ready role has reported `started` and then `settled`; otherwise mark
+    /// Wait until every ready role has reported `settled` (which each process sends after its
+    /// `started`, on the same datagram socket: its `started` is in by then); otherwise mark
     /// the run as never ready and return false.
     fn wait_ready(&mut self, spec: &RunSpec, ready_by: u64) -> bool {
         let ready = self.wait_until(ready_by, |run| {
             spec.ready_roles
                 .iter()
-                .all(|role| run.started.contains_key(role) && run.settled.contains(role))
+                .all(|role| run.settled.contains(role))
         });
         if !ready {
             if self.end == RunEnd::Completed {
