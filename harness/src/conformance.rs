@@ -22,6 +22,7 @@ use crate::plan::{
 use crate::run::{Launcher, RunSpec, launch};
 use crate::sandbox::SandboxMode;
 use crate::signal::SignalNumber;
+use crate::snapshot::{SnapshotError, SnapshotStatus, SnapshotStore, snapshot_name};
 use crate::spec::{Applies, Candidate, CandidateKind, Case, Pid1Process, Profile, Race};
 use crate::stop::{StopSequence, StopSignal};
 use crate::trace::{ActionKind, ExitStatus, RunEnd, Trace};
@@ -570,6 +571,41 @@ pub fn declared_race<'c>(candidates: &'c [Candidate], run: &RunResult) -> Option
         .declared_race(&run.case, &run.profile)
 }
 
+/// A run's snapshot against the stored one, with the race its candidate declares for a
+/// difference (such a difference is reported, not failed: its run may go either way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotCheck {
+    /// The stored snapshot is the same.
+    Matches,
+    /// The stored snapshot differs.
+    Differs {
+        /// The unified diff, stored → new.
+        diff: String,
+        /// Why the candidate's file says this run may differ, when it declares that race.
+        race: Option<String>,
+    },
+    /// No snapshot is stored for this run yet.
+    Missing,
+}
+
+/// Compares `record`'s snapshot text with the one `store` holds for its run.
+pub fn check_snapshot(
+    store: &SnapshotStore,
+    record: &RunRecord,
+    candidates: &[Candidate],
+) -> Result<SnapshotCheck, SnapshotError> {
+    let r = &record.result;
+    let name = snapshot_name(&r.candidate, &r.case, &r.profile);
+    Ok(match store.check(&name, &snapshot_text(record))? {
+        SnapshotStatus::Matches => SnapshotCheck::Matches,
+        SnapshotStatus::Missing => SnapshotCheck::Missing,
+        SnapshotStatus::Differs { diff } => SnapshotCheck::Differs {
+            diff,
+            race: declared_race(candidates, r).map(|race| race.why.clone()),
+        },
+    })
+}
+
 /// An error and its causes in one line (re-exported for the command line).
 pub use crate::error_chain as chain;
 
@@ -962,6 +998,46 @@ mod tests {
             found,
             [("a", Some("its own exit races the SIGKILL")), ("b", None)]
         );
+    }
+
+    /// A difference in a run whose candidate declares that race carries the reason (reported,
+    /// not failed); the same difference in another case carries none; a run never stored is
+    /// missing.
+    #[test]
+    fn a_snapshot_that_differs_names_the_race_its_candidate_declares()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = SnapshotStore::new(dir.path());
+        for case in ["a", "b"] {
+            store.bless(
+                &snapshot_name("tini", case, "docker"),
+                &snapshot_text(&record(case, Outcome::Pass, "caught")),
+                "test",
+            )?;
+        }
+        let mut tini = candidate("tini");
+        tini.races.push(crate::spec::Race {
+            cases: vec!["a".to_owned()],
+            profiles: vec!["docker".to_owned()],
+            why: "its own exit races the SIGKILL".to_owned(),
+        });
+        let candidates = [tini];
+        let check =
+            |case, event| check_snapshot(&store, &record(case, Outcome::Pass, event), &candidates);
+        assert_eq!(check("a", "caught")?, SnapshotCheck::Matches);
+        let declared = check("a", "exiting")?;
+        assert!(
+            matches!(&declared, SnapshotCheck::Differs { diff, race: Some(why) }
+                if diff.contains("+app") && why == "its own exit races the SIGKILL"),
+            "{declared:?}"
+        );
+        let undeclared = check("b", "exiting")?;
+        assert!(
+            matches!(&undeclared, SnapshotCheck::Differs { race: None, .. }),
+            "{undeclared:?}"
+        );
+        assert_eq!(check("c", "caught")?, SnapshotCheck::Missing);
+        Ok(())
     }
 
     /// A run whose case says nothing about the candidate's kind is not executed: its launcher
