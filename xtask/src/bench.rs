@@ -513,7 +513,7 @@ fn render_json(
 }
 
 /// `debug` under `cargo xtask` (cargo's dev profile), `release` otherwise: the launcher is
-/// this binary, so its build shows in every figure.
+/// built as this binary was, so its build shows in every figure.
 fn build_profile() -> &'static str {
     if cfg!(debug_assertions) {
         "debug"

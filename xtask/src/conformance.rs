@@ -11,7 +11,7 @@ use harness::conformance::{
     execute_matrix_witnessed, find_unstable, install_all, observers_that_ran, ready_runs,
     snapshot_text, start_witness_for,
 };
-use harness::install::build_probe;
+use harness::install::{build_launcher, build_probe};
 use harness::matrix::{Matrix, Outcome};
 use harness::observe::witness::{WitnessCollector, remove_stale_instances};
 use harness::plan::plan;
@@ -360,7 +360,7 @@ fn which(program: &str) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-/// The workspace's matrix options with this binary's hidden `__launch` as the launcher, and
+/// The workspace's matrix options with the harness's launcher (built as this binary was), and
 /// the time scale and job count given (default jobs: 4 × cores).
 pub(crate) fn matrix_options(
     root: &Path,
@@ -368,7 +368,7 @@ pub(crate) fn matrix_options(
     jobs: Option<usize>,
     probe: PathBuf,
 ) -> Result<MatrixOptions, String> {
-    let defaults = MatrixOptions::for_workspace(root, probe, self_launcher()?);
+    let defaults = MatrixOptions::for_workspace(root, probe, launcher(root)?);
     Ok(MatrixOptions {
         time_scale,
         jobs: jobs.unwrap_or(defaults.jobs),
@@ -376,12 +376,16 @@ pub(crate) fn matrix_options(
     })
 }
 
-/// This binary's hidden `__launch` word: the launcher of every run.
-pub fn self_launcher() -> Result<Launcher, String> {
-    let program = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
+/// The launcher of every run: the harness's `pid1check-launch`, built by cargo next to this
+/// binary (same target directory and profile). Not this binary with a hidden word: a debug
+/// xtask cost each run about 2 ms more to exec (`cargo xtask bench`).
+pub fn launcher(root: &Path) -> Result<Launcher, String> {
+    let xtask = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
+    let program = build_launcher(root, &xtask)
+        .map_err(|error| format!("building the launcher: {}", chain(&error)))?;
     Ok(Launcher {
         program,
-        args: vec![crate::LAUNCH_WORD.into()],
+        args: Vec::new(),
     })
 }
 

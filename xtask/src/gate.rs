@@ -19,7 +19,7 @@ use harness::image::{Image, ImageConfig, open_oci};
 use harness::install::build_probe;
 use harness::spec::{load_cases, load_profiles, select};
 
-use crate::conformance::self_launcher;
+use crate::conformance::launcher;
 use crate::exit_code;
 
 /// Flags of `cargo xtask gate`.
@@ -225,7 +225,7 @@ fn read_image(root: &Path, args: &GateArgs) -> Result<Image, String> {
 
 fn matrix_options(root: &Path, args: &GateArgs) -> anyhow::Result<MatrixOptions> {
     let probe = build_probe(root).context("building the probe")?;
-    let launcher = self_launcher().map_err(anyhow::Error::msg)?;
+    let launcher = launcher(root).map_err(anyhow::Error::msg)?;
     let defaults = MatrixOptions::for_workspace(root, probe, launcher);
     Ok(MatrixOptions {
         time_scale: args.time_scale,

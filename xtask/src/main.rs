@@ -44,9 +44,6 @@ enum Command {
     Report(report::ReportArgs),
 }
 
-/// The hidden first argument that makes this binary the launcher of one run.
-pub(crate) const LAUNCH_WORD: &str = "__launch";
-
 /// The workspace root: xtask lives one level below it.
 pub fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -56,14 +53,6 @@ pub fn project_root() -> PathBuf {
 }
 
 fn main() -> ExitCode {
-    // Internal: the launcher of one run (reads a run spec on stdin), before clap, which cost a
-    // debug build 0.65 ms per run to parse the whole command line for this one fixed word.
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|word| word == LAUNCH_WORD)
-    {
-        return ExitCode::from(u8::try_from(harness::run::launcher_main()).unwrap_or(2));
-    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

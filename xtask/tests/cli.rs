@@ -163,7 +163,7 @@ fn ctrl_c_leaves_no_kernel_witness_instance_behind() {
         .expect("starting xtask");
     let xtask = child.id() as i32;
     let of_xtask = |name: &String| instance_owner(name) == Some(xtask);
-    // A launcher is a child of the xtask (`xtask __launch`).
+    // A launcher is a child of the xtask (`pid1check-launch`).
     let has_child = || {
         std::fs::read_dir("/proc")
             .into_iter()

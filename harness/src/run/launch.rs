@@ -20,8 +20,8 @@ use crate::trace::Trace;
 /// Time the launcher gets beyond the run's own deadline before the harness kills it.
 const LAUNCHER_MARGIN: Duration = Duration::from_secs(5);
 
-/// How to start the launcher: a program and leading arguments (`pid1check-launch`, or the
-/// xtask binary with a hidden subcommand).
+/// How to start the launcher: a program (`pid1check-launch`) and leading arguments (a test
+/// runs it under `setpriv`, for one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launcher {
     /// The executable.
