@@ -144,15 +144,36 @@ pub fn scan_namespace(pid_namespace: u64) -> Vec<NamespaceProcess> {
 /// LXC reads the same mask to tell systemd (which blocks SIGRTMIN+3 for its signalfd) from
 /// other inits. The mask of a process asleep in `sigtimedwait` shows the signals it waits for
 /// as unblocked (kernel/signal.c, do_sigtimedwait narrows `blocked` for the wait), so it is
-/// only meaningful together with the state.
+/// only meaningful together with the state. One read of the file is not one instant: the
+/// kernel writes `State` first and `SigBlk` after it (fs/proc/array.c, proc_pid_status:
+/// task_state, then task_sig), and a process that wakes in between (tini's once-a-second
+/// timeout) reads as asleep with its waking mask. So the file is read twice, and a process
+/// counts as asleep only if both reads say so with the same mask and the same number of
+/// context switches (`voluntary_ctxt_switches`, written last): then it slept throughout.
 pub fn blocks_signal(host_pid: i32, signal: i32) -> Option<BlockedRead> {
-    let status = std::fs::read_to_string(format!("/proc/{host_pid}/status")).ok()?;
-    let mask = parse_signal_mask(&status, "SigBlk")?;
-    let running = status_field(&status, "State")?.starts_with('R');
+    let read = || std::fs::read_to_string(format!("/proc/{host_pid}/status")).ok();
+    let first = read()?;
+    let second = read()?;
+    blocked_between(&first, &second, signal)
+}
+
+/// [`blocks_signal`] from two consecutive texts of the same `/proc/PID/status`.
+fn blocked_between(first: &str, second: &str, signal: i32) -> Option<BlockedRead> {
+    let look = |status: &str| -> Option<(u64, bool, Option<u64>)> {
+        let mask = parse_signal_mask(status, "SigBlk")?;
+        let running = status_field(status, "State")?.starts_with('R');
+        let switches =
+            status_field(status, "voluntary_ctxt_switches").and_then(|count| count.parse().ok());
+        Some((mask, running, switches))
+    };
+    let (mask, running, switches) = look(second)?;
+    let (first_mask, first_running, first_switches) = look(first)?;
+    let slept_throughout =
+        !running && !first_running && mask == first_mask && switches == first_switches;
     let bit = u32::try_from(signal.checked_sub(1)?).ok()?;
     Some(BlockedRead {
         blocked: bit < 64 && mask & (1u64 << bit) != 0,
-        running,
+        running: !slept_throughout,
     })
 }
 
@@ -194,15 +215,15 @@ fn parse_innermost_ns_pid(status: &str) -> Option<i32> {
 pub struct BlockedRead {
     /// The signal is in `SigBlk`.
     pub blocked: bool,
-    /// The process was running, not asleep, when the mask was read.
+    /// The process was running, or ran, while the mask was read: not a mask at rest.
     pub running: bool,
 }
 
 #[cfg(test)]
 mod tests {
     use super::{
-        ProcessState, blocks_signal, ignored_signals, parse_innermost_ns_pid, parse_signal_mask,
-        parse_stat,
+        BlockedRead, ProcessState, blocked_between, blocks_signal, ignored_signals,
+        parse_innermost_ns_pid, parse_signal_mask, parse_stat,
     };
 
     /// The fields as a kernel writes them (tab after the colon), around look-alike names.
@@ -334,6 +355,44 @@ mod tests {
         assert_eq!(state(), ProcessState::Stopped);
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    /// tini asleep in sigtimedwait shows SIGRTMIN+3 (signal 37, bit 36) unblocked; awake, every signal
+    /// blocked. A read that caught it waking (asleep, then its waking mask) or that it slept
+    /// through twice (another context switch) is not a mask at rest.
+    #[test]
+    fn a_mask_counts_as_at_rest_only_if_both_reads_slept_through_the_same_sleep() {
+        let status = |state: &str, mask: &str, switches: u32| {
+            format!("State:\t{state}\nSigBlk:\t{mask}\nvoluntary_ctxt_switches:\t{switches}\n")
+        };
+        let waiting = "ffffffeffffbfeff";
+        let awake = "fffffffffffbfeff";
+        let rt3 = libc::SIGRTMIN() + 3;
+        let asleep = status("S (sleeping)", waiting, 40);
+        assert_eq!(
+            blocked_between(&asleep, &asleep, rt3),
+            Some(BlockedRead {
+                blocked: false,
+                running: false
+            })
+        );
+        let torn = status("S (sleeping)", awake, 40);
+        let after = status("S (sleeping)", waiting, 41);
+        for (first, second) in [(&asleep, &torn), (&torn, &after), (&asleep, &after)] {
+            assert_eq!(
+                blocked_between(first, second, rt3).map(|read| read.running),
+                Some(true),
+                "{first:?} then {second:?}"
+            );
+        }
+        let running = status("R (running)", awake, 40);
+        assert_eq!(
+            blocked_between(&running, &running, rt3),
+            Some(BlockedRead {
+                blocked: true,
+                running: true
+            })
+        );
     }
 
     #[test]
