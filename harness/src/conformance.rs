@@ -988,6 +988,7 @@ mod tests {
             cases: vec!["a".to_owned()],
             profiles: vec!["docker".to_owned()],
             why: "its own exit races the SIGKILL".to_owned(),
+            rare: false,
         });
         let unstable = find_unstable(&records, 2, &[tini]);
         let found: Vec<(&str, Option<&str>)> = unstable
@@ -1020,6 +1021,7 @@ mod tests {
             cases: vec!["a".to_owned()],
             profiles: vec!["docker".to_owned()],
             why: "its own exit races the SIGKILL".to_owned(),
+            rare: false,
         });
         let candidates = [tini];
         let check =

@@ -517,6 +517,7 @@ mod tests {
             cases: vec![TERM_FORWARD.to_owned()],
             profiles: vec!["*".to_owned()],
             why: "it exits at once | racing the SIGKILL".to_owned(),
+            rare: false,
         });
         let page = render_candidate_page(&matrix, &racy, &[]);
         for line in [

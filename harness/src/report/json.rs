@@ -273,6 +273,7 @@ mod tests {
             cases: vec!["graceful-term".to_owned()],
             profiles: vec!["*".to_owned()],
             why: "its exit races the SIGKILL".to_owned(),
+            rare: false,
         });
         let json: Value = serde_json::from_str(&render_json(&racy))?;
         assert_eq!(
