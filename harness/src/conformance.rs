@@ -75,6 +75,10 @@ pub struct ReadyRun {
     pub run: PlannedRun,
     /// The installed candidate, or why it is not there.
     pub install: Result<Installed, String>,
+    /// Which repeat of its run this is (`--repeat`), 0 for the first. Only the first keeps its
+    /// raw trace once done: the others are compared through their normalised trace and
+    /// verdicts alone, and 200 raw traces of every run would not fit in memory.
+    pub repeat: usize,
 }
 
 /// Each candidate's installation, or why it is not installed, by candidate name.
@@ -101,7 +105,11 @@ pub fn ready_runs(plan: Vec<PlannedRun>, installs: &Installs, repeat: usize) -> 
                 .get(&run.candidate.name)
                 .cloned()
                 .unwrap_or_else(|| Err("not installed".to_owned()));
-            std::iter::repeat_n(ReadyRun { run, install }, repeat.max(1))
+            (0..repeat.max(1)).map(move |repeat| ReadyRun {
+                run: run.clone(),
+                install: install.clone(),
+                repeat,
+            })
         })
         .collect()
 }
@@ -219,8 +227,11 @@ pub fn execute_matrix_witnessed(
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(ready) = runs.get(index) else { break };
-                    let record = execute_witnessed(ready, options, witness);
+                    let mut record = execute_witnessed(ready, options, witness);
                     on_done(&record);
+                    if ready.repeat > 0 {
+                        record.raw = None;
+                    }
                     if let Ok(mut slots) = slots.lock() {
                         slots[index] = Some(record);
                     }
@@ -862,6 +873,7 @@ mod tests {
             let ready = ReadyRun {
                 run: plan.remove(0),
                 install: installs().remove("tini").expect("tini is in installs()"),
+                repeat: 0,
             };
             judge_trace(&ready, "0.19", trace.clone(), 0.05).result
         };
@@ -919,17 +931,17 @@ mod tests {
             &[crate::spec::Profile::docker()],
         );
         let runs = ready_runs(plan, &installs(), 2);
-        let order: Vec<(&str, bool)> = runs
+        let order: Vec<(&str, bool, usize)> = runs
             .iter()
-            .map(|r| (r.run.candidate.name.as_str(), r.install.is_ok()))
+            .map(|r| (r.run.candidate.name.as_str(), r.install.is_ok(), r.repeat))
             .collect();
         assert_eq!(
             order,
             [
-                ("gone", false),
-                ("gone", false),
-                ("tini", true),
-                ("tini", true)
+                ("gone", false, 0),
+                ("gone", false, 1),
+                ("tini", true, 0),
+                ("tini", true, 1)
             ]
         );
     }

@@ -175,6 +175,7 @@ fn measure_overhead(
             profile: Profile::docker(),
         },
         install,
+        repeat: 0,
     };
     eprintln!("bench: per-run overhead, bare × no-wait, {runs} runs one at a time");
     // One witness for all the runs, as a matrix has: its set-up is not a run's overhead.

@@ -281,7 +281,8 @@ mod tests {
             serde_json::json!([{
                 "cases": ["graceful-term"],
                 "profiles": ["*"],
-                "why": "its exit races the SIGKILL"
+                "why": "its exit races the SIGKILL",
+                "rare": false
             }])
         );
         Ok(())

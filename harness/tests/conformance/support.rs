@@ -120,6 +120,7 @@ pub fn ready_with(candidate: Candidate, case: Case, profile: Profile) -> ReadyRu
             profile,
         },
         install,
+        repeat: 0,
     }
 }
 
