@@ -138,18 +138,18 @@ pub fn scan_namespace(pid_namespace: u64) -> Vec<NamespaceProcess> {
 }
 
 /// What `/proc/PID/status` says about `signal` for host process `host_pid`: whether it is in
-/// the `SigBlk` mask, and whether the process was running (state `R`) when read. `None` when
-/// the process is gone or the file unreadable.
+/// the `SigBlk` mask, and whether the process was at rest (asleep in an interruptible wait,
+/// state `S`, or stopped) when read. `None` when the process is gone or the file unreadable.
 ///
 /// LXC reads the same mask to tell systemd (which blocks SIGRTMIN+3 for its signalfd) from
 /// other inits. The mask of a process asleep in `sigtimedwait` shows the signals it waits for
 /// as unblocked (kernel/signal.c, do_sigtimedwait narrows `blocked` for the wait), so it is
-/// only meaningful together with the state. One read of the file is not one instant: the
-/// kernel writes `State` first and `SigBlk` after it (fs/proc/array.c, proc_pid_status:
-/// task_state, then task_sig), and a process that wakes in between (tini's once-a-second
-/// timeout) reads as asleep with its waking mask. So the file is read twice, and a process
-/// counts as asleep only if both reads say so with the same mask and the same number of
-/// context switches (`voluntary_ctxt_switches`, written last): then it slept throughout.
+/// only meaningful together with the state. Two things are stricter than one read's `State`:
+/// an uninterruptible sleep (`D`: a page fault, a lock) is not a wait for signals, so only `S`
+/// (or a stop) counts; and one read of the file is not one instant (fs/proc/array.c,
+/// proc_pid_status writes `State` before `SigBlk`), so the file is read twice and the process
+/// counts as at rest only if both reads say so with the same mask and the same number of
+/// voluntary context switches (written last): then it slept throughout.
 pub fn blocks_signal(host_pid: i32, signal: i32) -> Option<BlockedRead> {
     let read = || std::fs::read_to_string(format!("/proc/{host_pid}/status")).ok();
     let first = read()?;
@@ -161,7 +161,9 @@ pub fn blocks_signal(host_pid: i32, signal: i32) -> Option<BlockedRead> {
 fn blocked_between(first: &str, second: &str, signal: i32) -> Option<BlockedRead> {
     let look = |status: &str| -> Option<(u64, bool, Option<u64>)> {
         let mask = parse_signal_mask(status, "SigBlk")?;
-        let running = status_field(status, "State")?.starts_with('R');
+        // Asleep waiting for signals (S), or stopped (T, t): its mask cannot change until it
+        // runs again.
+        let running = !status_field(status, "State")?.starts_with(['S', 'T', 't']);
         let switches =
             status_field(status, "voluntary_ctxt_switches").and_then(|count| count.parse().ok());
         Some((mask, running, switches))
@@ -215,7 +217,8 @@ fn parse_innermost_ns_pid(status: &str) -> Option<i32> {
 pub struct BlockedRead {
     /// The signal is in `SigBlk`.
     pub blocked: bool,
-    /// The process was running, or ran, while the mask was read: not a mask at rest.
+    /// The process was running, in an uninterruptible sleep, or woke while the mask was read:
+    /// not a mask at rest.
     pub running: bool,
 }
 
@@ -357,9 +360,10 @@ mod tests {
         let _ = child.wait();
     }
 
-    /// tini asleep in sigtimedwait shows SIGRTMIN+3 (signal 37, bit 36) unblocked; awake, every signal
-    /// blocked. A read that caught it waking (asleep, then its waking mask) or that it slept
-    /// through twice (another context switch) is not a mask at rest.
+    /// tini asleep in sigtimedwait shows SIGRTMIN+3 (signal 37, bit 36) unblocked; awake, every
+    /// signal blocked. A read that caught it waking (asleep, then its waking mask), two reads
+    /// with a context switch between them, and a process running or in an uninterruptible
+    /// sleep are not a mask at rest.
     #[test]
     fn a_mask_counts_as_at_rest_only_if_both_reads_slept_through_the_same_sleep() {
         let status = |state: &str, mask: &str, switches: u32| {
@@ -385,14 +389,17 @@ mod tests {
                 "{first:?} then {second:?}"
             );
         }
-        let running = status("R (running)", awake, 40);
-        assert_eq!(
-            blocked_between(&running, &running, rt3),
-            Some(BlockedRead {
-                blocked: true,
-                running: true
-            })
-        );
+        for state in ["R (running)", "D (disk sleep)"] {
+            let awake = status(state, awake, 40);
+            assert_eq!(
+                blocked_between(&awake, &awake, rt3),
+                Some(BlockedRead {
+                    blocked: true,
+                    running: true
+                }),
+                "{state}"
+            );
+        }
     }
 
     #[test]
