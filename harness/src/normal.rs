@@ -276,6 +276,10 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
                 exec_is_hook = pre_stop;
             }
             ActionKind::ExecEnded { .. } => phase = exec_phase,
+            // Readiness opens the steps, so it precedes every stop. A PID 1 that ends by itself
+            // right after its workload settled (reboot(2)) can exit before the harness has
+            // processed the last `settled`: which one it handled first is scheduling.
+            ActionKind::Ready => phase = Phase::BeforeStop,
             _ => {}
         }
         let opens_phase = matches!(
@@ -1143,6 +1147,23 @@ pub(crate) mod tests {
             trace.reports.rotate_left(3);
         }
         trace
+    }
+
+    /// An app that reboots right after it settled ends PID 1 before the harness may have
+    /// processed readiness: `ready` still reads before the stop, where it is in every run.
+    #[test]
+    fn readiness_recorded_after_pid1_ended_still_reads_before_the_stop() {
+        let case = case(node("app", Vec::new()));
+        let ready_at = |t| {
+            let trace = TraceBuilder::new()
+                .started(1, "app", 2, [1, 1, 1])
+                .ready(t)
+                .pid1_exited(5, ExitStatus::Exited { code: 0 })
+                .build();
+            lines(&normalise(&trace, &case))
+        };
+        assert_eq!(ready_at(3), ready_at(6));
+        assert!(ready_at(6).contains(&"before-stop runtime ready -".to_owned()));
     }
 
     /// Under a parent PID 1: the parent names its child `init` (first in order), an orphan
