@@ -596,7 +596,10 @@ pub enum SnapshotCheck {
         race: Option<String>,
     },
     /// No snapshot is stored for this run yet.
-    Missing,
+    Missing {
+        /// The run's snapshot text, to show what `--bless` would record.
+        body: String,
+    },
 }
 
 /// Compares `record`'s snapshot text with the one `store` holds for its run.
@@ -607,9 +610,10 @@ pub fn check_snapshot(
 ) -> Result<SnapshotCheck, SnapshotError> {
     let r = &record.result;
     let name = snapshot_name(&r.candidate, &r.case, &r.profile);
-    Ok(match store.check(&name, &snapshot_text(record))? {
+    let body = snapshot_text(record);
+    Ok(match store.check(&name, &body)? {
         SnapshotStatus::Matches => SnapshotCheck::Matches,
-        SnapshotStatus::Missing => SnapshotCheck::Missing,
+        SnapshotStatus::Missing => SnapshotCheck::Missing { body },
         SnapshotStatus::Differs { diff } => SnapshotCheck::Differs {
             diff,
             race: declared_race(candidates, r).map(|race| race.why.clone()),
@@ -737,6 +741,18 @@ mod tests {
         );
         let path = std::path::PathBuf::from(format!("/candidates/{name}.toml"));
         crate::spec::parse_candidate(&path, &text).expect("a valid candidate")
+    }
+
+    /// tini declaring a race on case `a` under docker.
+    fn racing_tini() -> Candidate {
+        let mut tini = candidate("tini");
+        tini.races.push(crate::spec::Race {
+            cases: vec!["a".to_owned()],
+            profiles: vec!["docker".to_owned()],
+            why: "its own exit races the SIGKILL".to_owned(),
+            rare: false,
+        });
+        tini
     }
 
     fn installs() -> Installs {
@@ -995,13 +1011,7 @@ mod tests {
             record("b", Outcome::Pass, "caught"),
             record("b", Outcome::Pass, "exiting"),
         ];
-        let mut tini = candidate("tini");
-        tini.races.push(crate::spec::Race {
-            cases: vec!["a".to_owned()],
-            profiles: vec!["docker".to_owned()],
-            why: "its own exit races the SIGKILL".to_owned(),
-            rare: false,
-        });
+        let tini = racing_tini();
         let unstable = find_unstable(&records, 2, &[tini]);
         let found: Vec<(&str, Option<&str>)> = unstable
             .iter()
@@ -1028,13 +1038,7 @@ mod tests {
                 "test",
             )?;
         }
-        let mut tini = candidate("tini");
-        tini.races.push(crate::spec::Race {
-            cases: vec!["a".to_owned()],
-            profiles: vec!["docker".to_owned()],
-            why: "its own exit races the SIGKILL".to_owned(),
-            rare: false,
-        });
+        let tini = racing_tini();
         let candidates = [tini];
         let check =
             |case, event| check_snapshot(&store, &record(case, Outcome::Pass, event), &candidates);
@@ -1050,7 +1054,10 @@ mod tests {
             matches!(&undeclared, SnapshotCheck::Differs { race: None, .. }),
             "{undeclared:?}"
         );
-        assert_eq!(check("c", "caught")?, SnapshotCheck::Missing);
+        assert!(
+            matches!(check("c", "caught")?, SnapshotCheck::Missing { body } if body.contains("app")),
+            "a run never stored is missing, with its text"
+        );
         Ok(())
     }
 

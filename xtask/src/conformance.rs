@@ -413,9 +413,8 @@ fn compare_snapshots(
         }
         let name = snapshot_name(&r.candidate, &r.case, &r.profile);
         referenced.insert(name.clone());
-        let body = snapshot_text(record);
         if args.bless {
-            match store.bless(&name, &body, "cargo xtask conformance") {
+            match store.bless(&name, &snapshot_text(record), "cargo xtask conformance") {
                 Ok(true) => blessed += 1,
                 Ok(false) => {}
                 Err(error) => {
@@ -441,7 +440,7 @@ fn compare_snapshots(
                 differing += 1;
                 eprintln!("snapshot {name} differs:\n{diff}");
             }
-            Ok(SnapshotCheck::Missing) => {
+            Ok(SnapshotCheck::Missing { body }) => {
                 missing += 1;
                 eprintln!("snapshot {name} is missing (run with --bless to record it):\n{body}");
             }

@@ -224,6 +224,23 @@ pub enum InstallError {
         #[source]
         source: CommandError,
     },
+    /// `cargo build` of the launcher failed, or left no binary.
+    #[error("building the launcher pid1check-launch")]
+    LauncherBuild {
+        /// The failed command.
+        #[source]
+        source: CommandError,
+    },
+    /// The program the launcher is to be built like is not in a cargo target directory.
+    #[error(
+        "cannot build the launcher as {} was built: it is not in a cargo target directory (no \
+         CACHEDIR.TAG above its profile directory)",
+        built_like.display()
+    )]
+    LauncherLayout {
+        /// The program (the xtask).
+        built_like: PathBuf,
+    },
     /// `cargo build` of a fixture crate's binary failed, or left no binary.
     #[error("building the static fixture binary {binary}")]
     FixtureBuild {

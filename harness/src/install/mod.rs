@@ -22,6 +22,7 @@ mod command;
 mod debian;
 mod error;
 mod host;
+mod launcher;
 mod layout;
 mod probe;
 mod pypi;
@@ -32,8 +33,9 @@ mod version;
 pub use candidate::{Installed, find_installed, install_candidate, source_label};
 pub(crate) use command::run_captured;
 pub use error::{CommandError, InstallError, ManifestError, NotInstalled};
+pub use launcher::build_launcher;
 pub use layout::probe_binary;
-pub use probe::{build_launcher, build_probe};
+pub use probe::build_probe;
 pub use tool::{
     BROWSER, BROWSER_PACKAGE, DebianTool, InstalledBrowser, InstalledTool, JUNIT2HTML, PypiTool,
     XMLLINT, install_browser, install_junit2html, install_pypi_tool, install_tool, install_xmllint,

@@ -32,91 +32,6 @@ pub fn build_probe(root: &Path) -> Result<PathBuf, InstallError> {
     Ok(probe_binary(&root))
 }
 
-/// The launcher's package and binary (this crate's `src/bin/pid1check-launch.rs`).
-const LAUNCHER: (&str, &str) = ("pid1check-harness", "pid1check-launch");
-
-/// Builds the launcher (`pid1check-launch`) with cargo as the program `built_like` was built
-/// (same target directory, target and profile, found from its path) and returns its path.
-///
-/// Each run starts one launcher; a binary of its own costs far less to exec than a caller such
-/// as the xtask (a debug xtask is 75 MB with 38 000 relocations to apply at every start).
-/// An up-to-date build takes cargo's no-op time.
-pub fn build_launcher(root: &Path, built_like: &Path) -> Result<PathBuf, InstallError> {
-    let root = resolve_root(root)?;
-    let failed = |source| InstallError::FixtureBuild {
-        binary: LAUNCHER.1.to_owned(),
-        source,
-    };
-    let layout = CargoOutput::of(built_like).ok_or_else(|| {
-        failed(CommandError::Unexpected {
-            command: format!("cargo build -p {} --bin {}", LAUNCHER.0, LAUNCHER.1),
-            problem: format!(
-                "cannot be pointed at the build of {}: it is not in a cargo target directory \
-                 (no CACHEDIR.TAG above its profile directory)",
-                built_like.display()
-            ),
-        })
-    })?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(&root)
-        .args(["build", "-p", LAUNCHER.0, "--bin", LAUNCHER.1, "--profile"])
-        .arg(&layout.profile)
-        .arg("--target-dir")
-        .arg(&layout.target_dir);
-    if let Some(target) = &layout.target {
-        command.arg("--target").arg(target);
-    }
-    run_streamed(&mut command).map_err(failed)?;
-    let built = layout.profile_dir.join(LAUNCHER.1);
-    if !built.is_file() {
-        return Err(failed(CommandError::Unexpected {
-            command: describe(&command),
-            problem: format!("left no {}", built.display()),
-        }));
-    }
-    Ok(built)
-}
-
-/// Where cargo put a binary: `<target_dir>[/<target>]/<profile dir>/<binary>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct CargoOutput {
-    target_dir: PathBuf,
-    target: Option<OsString>,
-    profile_dir: PathBuf,
-    /// The profile's name (`dev` is built into `debug`).
-    profile: OsString,
-}
-
-impl CargoOutput {
-    /// Reads the layout from a binary's path; cargo marks its target directory with
-    /// `CACHEDIR.TAG`.
-    fn of(binary: &Path) -> Option<CargoOutput> {
-        let profile_dir = binary.parent()?;
-        let profile = match profile_dir.file_name()? {
-            name if name == "debug" => OsString::from("dev"),
-            name => name.to_owned(),
-        };
-        let above = profile_dir.parent()?;
-        let (target_dir, target) = if above.join("CACHEDIR.TAG").is_file() {
-            (above, None)
-        } else {
-            let target_dir = above.parent()?;
-            if !target_dir.join("CACHEDIR.TAG").is_file() {
-                return None;
-            }
-            (target_dir, Some(above.file_name()?.to_owned()))
-        };
-        Some(CargoOutput {
-            target_dir: target_dir.to_owned(),
-            target,
-            profile_dir: profile_dir.to_owned(),
-            profile,
-        })
-    }
-}
-
 /// Builds binary `binary` of the workspace crate in `<root>/<crate_dir>` the way the probe is
 /// built (static, in the probe's target directory, whose dependencies it shares) and returns
 /// its absolute path.
@@ -147,8 +62,7 @@ fn build_static(
     let target_dir = probe_target_dir(root);
     create_dir(&target_dir)?;
     let _lock = lock_exclusive(&target_dir.join(".lock"))?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let mut command = Command::new(cargo);
+    let mut command = cargo_command();
     command.current_dir(root).args([
         "build",
         "-p",
@@ -166,16 +80,26 @@ fn build_static(
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         // It would override RUSTFLAGS (cargo reads it first); a parent cargo may have set it.
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
-    run_streamed(&mut command).map_err(&failed)?;
     let built = match binary {
         Some(binary) => static_binary(root, binary),
         None => probe_binary(root),
     };
+    cargo_build(&mut command, &built).map_err(failed)
+}
+
+/// `cargo`, from the `CARGO` variable when set (the cargo running us).
+pub(super) fn cargo_command() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")))
+}
+
+/// Runs a `cargo build` command (progress copied to stderr) and checks that it left `built`.
+pub(super) fn cargo_build(command: &mut Command, built: &Path) -> Result<(), CommandError> {
+    run_streamed(command)?;
     if !built.is_file() {
-        return Err(failed(CommandError::Unexpected {
-            command: describe(&command),
+        return Err(CommandError::Unexpected {
+            command: describe(command),
             problem: format!("left no {}", built.display()),
-        }));
+        });
     }
     Ok(())
 }
@@ -226,42 +150,6 @@ mod tests {
     /// The workspace this crate belongs to.
     fn workspace_root() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-    }
-
-    /// The launcher is built as its caller was: `target/debug` is the dev profile, a target
-    /// triple sits between the target directory and the profile, and a binary outside any
-    /// cargo target directory has no layout.
-    #[test]
-    fn a_cargo_output_layout_is_read_from_a_binary_path() -> std::io::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let target = dir.path().join("t");
-        std::fs::create_dir_all(target.join("x86_64-unknown-linux-gnu/release"))?;
-        std::fs::create_dir_all(target.join("debug"))?;
-        std::fs::write(
-            target.join("CACHEDIR.TAG"),
-            "Signature: 8a477f597d28d172789f06886806bc55",
-        )?;
-        assert_eq!(
-            CargoOutput::of(&target.join("debug/xtask")),
-            Some(CargoOutput {
-                target_dir: target.clone(),
-                target: None,
-                profile_dir: target.join("debug"),
-                profile: "dev".into(),
-            })
-        );
-        let cross = target.join("x86_64-unknown-linux-gnu/release");
-        assert_eq!(
-            CargoOutput::of(&cross.join("xtask")),
-            Some(CargoOutput {
-                target_dir: target.clone(),
-                target: Some("x86_64-unknown-linux-gnu".into()),
-                profile_dir: cross,
-                profile: "release".into(),
-            })
-        );
-        assert_eq!(CargoOutput::of(&dir.path().join("bin/xtask")), None);
-        Ok(())
     }
 
     #[test]

@@ -1,0 +1,117 @@
+//! The launcher of each run (`pid1check-launch`, this crate's binary), built with cargo as its
+//! caller was.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use super::error::InstallError;
+use super::layout::resolve_root;
+use super::probe::{cargo_build, cargo_command};
+
+/// The launcher's package and binary (this crate's `src/bin/pid1check-launch.rs`).
+const LAUNCHER: (&str, &str) = ("pid1check-harness", "pid1check-launch");
+
+/// Builds the launcher (`pid1check-launch`) with cargo as the program `built_like` was built
+/// (same target directory, target and profile, found from its path) and returns its path.
+///
+/// Each run starts one launcher; a binary of its own costs far less to exec than a caller such
+/// as the xtask (a debug xtask is 75 MB with 38 000 relocations to apply at every start).
+/// An up-to-date build takes cargo's no-op time.
+pub fn build_launcher(root: &Path, built_like: &Path) -> Result<PathBuf, InstallError> {
+    let root = resolve_root(root)?;
+    let layout = CargoOutput::of(built_like).ok_or_else(|| InstallError::LauncherLayout {
+        built_like: built_like.to_owned(),
+    })?;
+    let mut command = cargo_command();
+    command
+        .current_dir(&root)
+        .args(["build", "-p", LAUNCHER.0, "--bin", LAUNCHER.1, "--profile"])
+        .arg(&layout.profile)
+        .arg("--target-dir")
+        .arg(&layout.target_dir);
+    if let Some(target) = &layout.target {
+        command.arg("--target").arg(target);
+    }
+    let built = layout.profile_dir.join(LAUNCHER.1);
+    cargo_build(&mut command, &built).map_err(|source| InstallError::LauncherBuild { source })?;
+    Ok(built)
+}
+
+/// Where cargo put a binary: `<target_dir>[/<target>]/<profile dir>/<binary>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CargoOutput {
+    target_dir: PathBuf,
+    target: Option<OsString>,
+    profile_dir: PathBuf,
+    /// The profile's name (`dev` is built into `debug`).
+    profile: OsString,
+}
+
+impl CargoOutput {
+    /// Reads the layout from a binary's path; cargo marks its target directory with
+    /// `CACHEDIR.TAG`.
+    fn of(binary: &Path) -> Option<CargoOutput> {
+        let profile_dir = binary.parent()?;
+        let profile = match profile_dir.file_name()? {
+            name if name == "debug" => OsString::from("dev"),
+            name => name.to_owned(),
+        };
+        let above = profile_dir.parent()?;
+        let (target_dir, target) = if above.join("CACHEDIR.TAG").is_file() {
+            (above, None)
+        } else {
+            let target_dir = above.parent()?;
+            if !target_dir.join("CACHEDIR.TAG").is_file() {
+                return None;
+            }
+            (target_dir, Some(above.file_name()?.to_owned()))
+        };
+        Some(CargoOutput {
+            target_dir: target_dir.to_owned(),
+            target,
+            profile_dir: profile_dir.to_owned(),
+            profile,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The launcher is built as its caller was: `target/debug` is the dev profile, a target
+    /// triple sits between the target directory and the profile, and a binary outside any
+    /// cargo target directory has no layout.
+    #[test]
+    fn a_cargo_output_layout_is_read_from_a_binary_path() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let target = dir.path().join("t");
+        std::fs::create_dir_all(target.join("x86_64-unknown-linux-gnu/release"))?;
+        std::fs::create_dir_all(target.join("debug"))?;
+        std::fs::write(
+            target.join("CACHEDIR.TAG"),
+            "Signature: 8a477f597d28d172789f06886806bc55",
+        )?;
+        assert_eq!(
+            CargoOutput::of(&target.join("debug/xtask")),
+            Some(CargoOutput {
+                target_dir: target.clone(),
+                target: None,
+                profile_dir: target.join("debug"),
+                profile: "dev".into(),
+            })
+        );
+        let cross = target.join("x86_64-unknown-linux-gnu/release");
+        assert_eq!(
+            CargoOutput::of(&cross.join("xtask")),
+            Some(CargoOutput {
+                target_dir: target.clone(),
+                target: Some("x86_64-unknown-linux-gnu".into()),
+                profile_dir: cross,
+                profile: "release".into(),
+            })
+        );
+        assert_eq!(CargoOutput::of(&dir.path().join("bin/xtask")), None);
+        Ok(())
+    }
+}
