@@ -92,6 +92,8 @@ pub(crate) mod event {
     pub const SIGNAL_SENT: &str = "signal-sent";
     /// The runtime SIGKILLed PID 1 at the grace deadline.
     pub const ESCALATED: &str = "escalated";
+    /// The runtime read PID 1's blocked mask to pick its stop signal while PID 1 was awake.
+    pub const MASK_READ_BUSY: &str = "mask-read-busy";
     /// The runtime started a command inside the container.
     pub const EXEC_STARTED: &str = "exec-started";
     /// That command ended, timed out or could not start.
@@ -137,7 +139,7 @@ pub(crate) mod event {
     ];
 
     /// Every name, for the width of the event column.
-    pub const ALL: [&str; 25] = [
+    pub const ALL: [&str; 26] = [
         STARTED,
         CAUGHT,
         REAPED,
@@ -148,6 +150,7 @@ pub(crate) mod event {
         READY,
         SIGNAL_SENT,
         ESCALATED,
+        MASK_READ_BUSY,
         EXEC_STARTED,
         EXEC_ENDED,
         WAITED_EXIT,
@@ -322,6 +325,11 @@ pub fn normalise(trace: &Trace, case: &Case) -> NormalTrace {
                 ActionKind::Escalated => {
                     runtime(event::ESCALATED, None, "SIGKILL to pid1".to_owned())
                 }
+                ActionKind::MaskReadBusy { signal, blocked } => runtime(
+                    event::MASK_READ_BUSY,
+                    Some(signal.name()),
+                    format!("blocked={blocked} (pid1 never asleep within the read's bound)"),
+                ),
                 ActionKind::ExecStarted { command, pre_stop } => runtime(
                     event::EXEC_STARTED,
                     None,
@@ -1375,6 +1383,30 @@ pub(crate) mod tests {
                 "before-stop runtime froze - stopped=[app, other, pid1, worker]",
                 "before-stop runtime froze - stopped=[pid1] running=[other, worker]",
                 "before-stop runtime state-scan - label=frozen stopped=[other, worker]",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_mask_read_while_pid1_was_busy_is_a_line_before_the_stop_signal_it_chose() {
+        let trace = TraceBuilder::new()
+            .started(1, "app", 2, [1, 1, 1])
+            .ready(2)
+            .action(
+                3,
+                ActionKind::MaskReadBusy {
+                    signal: SignalNumber(libc::SIGRTMIN() + 3),
+                    blocked: true,
+                },
+            )
+            .stop(4, libc::SIGRTMIN() + 3)
+            .build();
+        assert_eq!(
+            lines(&normalise(&trace, &tree()))[2..4],
+            [
+                "before-stop runtime mask-read-busy RTMIN+3 blocked=true (pid1 never asleep \
+                 within the read's bound)",
+                "after-stop-signal runtime signal-sent RTMIN+3 to=pid1 (stop signal)",
             ]
         );
     }

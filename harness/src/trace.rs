@@ -71,6 +71,16 @@ pub enum ActionKind {
     },
     /// The grace period ran out (or was zero) and the runtime sent SIGKILL to PID 1.
     Escalated,
+    /// A runtime that picks its stop signal from PID 1's blocked mask (LXC) read the mask while
+    /// PID 1 was awake: it never slept within the read's bound, so its mask at rest is not
+    /// known and the choice rests on an awake one (an init that blocks every signal between
+    /// its waits, as tini does, then looks like systemd). Recorded only then.
+    MaskReadBusy {
+        /// The signal looked up in the mask.
+        signal: SignalNumber,
+        /// Whether the awake mask held it.
+        blocked: bool,
+    },
     /// The runtime started a command inside the container: a preStop hook (which opens the
     /// `stop` phase) or an `exec` step.
     ExecStarted {

@@ -24,8 +24,11 @@ use crate::trace::{Action, ActionKind, ExecResult, ExitStatus, RunEnd, Trace};
 
 /// How much of PID 1's console output a trace keeps.
 const CONSOLE_TAIL_BYTES: usize = 4096;
-/// How long the LXC-style mask read waits for a running PID 1 to sleep.
-const IDLE_READ_MS: u64 = 100;
+/// How long the LXC-style mask read waits for a running PID 1 to sleep (never past the grace
+/// period). Wall-clock time, so it also covers the launcher's own wait for a CPU on a loaded
+/// machine: at 100 ms a tini still busy after reaping a hundred orphans was read awake, with
+/// every signal blocked, and got SIGRTMIN+3 instead of SIGPWR.
+const IDLE_READ_MS: u64 = 1000;
 /// How long PID 1 must stay asleep before a workload is started beside it (not scaled: a
 /// tolerance for start-up on a loaded machine, not a modelled wait).
 const SETTLE_MS: u64 = 20;
@@ -269,7 +272,7 @@ impl Driver {
             StopSignal::None => None,
             StopSignal::Fixed { signal } => Some(signal),
             StopSignal::IfPid1Blocks { signal, otherwise } => {
-                if self.pid1_idle_blocks(signal) {
+                if self.pid1_idle_blocks(signal, grace_end) {
                     Some(signal)
                 } else {
                     Some(otherwise)
@@ -297,11 +300,20 @@ impl Driver {
 
     /// Whether PID 1 blocks `signal`, read while it is asleep (how LXC finds it at rest: an
     /// init caught between two waits would show a different mask), waiting up to
-    /// [`IDLE_READ_MS`] for a running PID 1 to sleep.
-    fn pid1_idle_blocks(&mut self, signal: SignalNumber) -> bool {
-        let until = monotonic_ns() + ms_to_ns(IDLE_READ_MS);
-        self.read_pid1_at_rest(signal, 0, until)
-            .is_some_and(|read| read.blocked)
+    /// [`IDLE_READ_MS`] (or `grace_end`) for a running PID 1 to sleep. A PID 1 still awake
+    /// then is judged by its awake mask, as LXC's single read would, and the trace says so.
+    fn pid1_idle_blocks(&mut self, signal: SignalNumber, grace_end: u64) -> bool {
+        let until = (monotonic_ns() + ms_to_ns(IDLE_READ_MS)).min(grace_end);
+        let Some(read) = self.read_pid1_at_rest(signal, 0, until) else {
+            return false;
+        };
+        if read.running && self.pid1_status.is_none() {
+            self.record(ActionKind::MaskReadBusy {
+                signal,
+                blocked: read.blocked,
+            });
+        }
+        read.blocked
     }
 
     /// Re-read PID 1's status every [`SCAN_INTERVAL_MS`] until it has been asleep at every

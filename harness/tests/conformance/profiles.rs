@@ -4,7 +4,9 @@
 use harness::conformance::MatrixOptions;
 use harness::matrix::Outcome;
 
-use crate::support::{candidate, case, execute, execute_with, options, profile, verdicts};
+use crate::support::{
+    candidate, case, execute, execute_with, hostile_candidate, options, profile, verdicts,
+};
 
 /// `kill -RTMIN+3 1` in a preStop hook reaches the container's PID 1 (tini, which forwards it
 /// to the app, whose default action for it is to die: tini then exits 128 + 37). Had the hook
@@ -71,6 +73,24 @@ fn lxc_sends_pwr_to_an_init_that_does_not_block_rtmin3() {
         "{}",
         record.result.reason
     );
+}
+
+/// LXC picks its stop signal from PID 1's blocked mask, which means something only while PID 1
+/// sleeps: an init that blocks every signal between its waits, as tini does, shows SIGRTMIN+3
+/// blocked whenever it works, and would pass for systemd. This one is busy for 300 ms right
+/// after reaping the case's orphan, when the stop comes: it must still get SIGPWR, read once it
+/// sleeps again, and its trace must not say the mask was read awake.
+#[test]
+fn lxc_reads_the_mask_of_a_busy_init_once_it_sleeps() {
+    let record = execute_with(
+        hostile_candidate("hostile-busy-after-reap"),
+        case("orphan-reaping"),
+        profile("lxc"),
+        &options(),
+    );
+    let text = record.normal.render();
+    assert_eq!(record.result.stop_signal, "PWR", "{text}");
+    assert!(!text.contains("mask-read-busy"), "{text}");
 }
 
 /// The same runs at the real time scale and at the default give the same verdicts: the scale

@@ -272,6 +272,14 @@ pub fn build_timeline(trace: &Trace, case: &Case, grace_ms: Option<u64>) -> Time
                     });
                 }
             }
+            ActionKind::MaskReadBusy { signal, blocked } => mark(
+                MarkerKind::Scan,
+                format!(
+                    "mask read while PID 1 was awake: {} {}",
+                    signal.name(),
+                    if *blocked { "blocked" } else { "not blocked" }
+                ),
+            ),
             ActionKind::ExecStarted { command, pre_stop } => {
                 if *pre_stop {
                     stop_start.get_or_insert(at);
