@@ -234,15 +234,21 @@ fn sigkill_of_the_xtask_leaves_no_process_of_its_runs() {
     let out = tempfile::tempdir().expect("a temporary directory");
     let mut child = start_long_run(out.path(), &["--no-witness"], std::process::Stdio::null());
     let xtask = child.id() as i32;
-    // Wait (bounded) for a run's PID 1: xtask → server → launcher → PID 1.
+    // Wait (bounded) for a run's PID 1: xtask → server → launcher → PID 1. The server is
+    // told by its command line: a cargo building the launcher has grandchildren too.
     let below = |pids: &[i32]| -> Vec<i32> {
         pids.iter()
             .flat_map(|&pid| living_where(PPID, pid))
             .collect()
     };
+    let server = |pid: &i32| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|cmdline| cmdline.ends_with(b"--serve\0"))
+    };
     let deadline = Instant::now() + Duration::from_secs(120);
     let pid1s = loop {
-        let pid1s = below(&below(&below(&[xtask])));
+        let servers: Vec<i32> = below(&[xtask]).into_iter().filter(server).collect();
+        let pid1s = below(&below(&servers));
         if !pid1s.is_empty() {
             break pid1s;
         }
