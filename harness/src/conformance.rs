@@ -19,7 +19,7 @@ use crate::observe::witness::{RunWindow, WitnessCollector, WitnessLog, WitnessPl
 use crate::plan::{
     DEFAULT_TIME_SCALE, PlannedRun, PlannedStop, Resolution, resolve, stop_sequence,
 };
-use crate::run::{Launcher, RunSpec, launch};
+use crate::run::{Launcher, RunSpec, launch, launch_server};
 use crate::sandbox::SandboxMode;
 use crate::signal::SignalNumber;
 use crate::snapshot::{SnapshotError, SnapshotStatus, SnapshotStore, snapshot_name};
@@ -333,7 +333,7 @@ fn execute_timed(
             return not_run(ready, options.time_scale, &installed.version, error.message);
         }
     };
-    let (spec, window) = witness_run(spec, witness);
+    let (spec, window) = witness_run(spec, witness, &options.launcher);
     let launched = launch(&options.launcher, &spec);
     // The launcher has exited: every event of the run is in the witness's buffer.
     let completed = |log| match (witness, window) {
@@ -353,9 +353,11 @@ fn execute_timed(
 }
 
 /// Give `spec` its witness plan, opening the run's window in the collector when there is one.
+/// The collector follows the launch server of `launcher`, which forks the run's launcher.
 fn witness_run(
     mut spec: RunSpec,
     witness: &Result<WitnessCollector, String>,
+    launcher: &Launcher,
 ) -> (RunSpec, Option<RunWindow>) {
     let opened = witness
         .as_ref()
@@ -364,6 +366,8 @@ fn witness_run(
             let marker = collector
                 .marker_path()
                 .ok_or_else(|| "the witness was closed".to_owned())?;
+            let server = launch_server(launcher).map_err(|error| chain(&error))?;
+            collector.follow(server.serial, server.pid)?;
             Ok((marker, collector.begin()?))
         });
     let (plan, window) = match opened {

@@ -130,12 +130,39 @@ fn a_bad_time_scale_exits_2() {
     assert_eq!(output.status.code(), Some(2), "{output:?}");
 }
 
+/// `xtask conformance` of tini × grace-escalation at time scale 1, where the stop waits out
+/// docker's 10 s grace: time enough to interrupt it. In a process group of its own (its pid).
+fn start_long_run(
+    out: &std::path::Path,
+    extra: &[&str],
+    stderr: std::process::Stdio,
+) -> std::process::Child {
+    use std::os::unix::process::CommandExt as _;
+
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("xtask"))
+        .args([
+            "conformance",
+            "--candidate",
+            "tini",
+            "--case",
+            "grace-escalation",
+        ])
+        .args(["--time-scale", "1"])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .process_group(0)
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("starting xtask")
+}
+
 /// Ctrl-C in a terminal sends SIGINT to the whole foreground process group: the xtask and its
 /// launchers. The xtask must still remove its kernel-witness instance before it exits. Needs
 /// root (the witness); fails, never skips, without it.
 #[test]
 fn ctrl_c_leaves_no_kernel_witness_instance_behind() {
-    use std::os::unix::process::CommandExt as _;
     use std::time::{Duration, Instant};
 
     use harness::observe::witness::{instance_owner, list_instances};
@@ -143,42 +170,11 @@ fn ctrl_c_leaves_no_kernel_witness_instance_behind() {
     use nix::unistd::Pid;
 
     let out = tempfile::tempdir().expect("a temporary directory");
-    // At time scale 1 the stop waits out docker's 10 s grace: time enough to interrupt.
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("xtask"))
-        .args([
-            "conformance",
-            "--candidate",
-            "tini",
-            "--case",
-            "grace-escalation",
-            "--time-scale",
-            "1",
-            "--out",
-        ])
-        .arg(out.path())
-        .process_group(0)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("starting xtask");
+    let mut child = start_long_run(out.path(), &[], std::process::Stdio::piped());
     let xtask = child.id() as i32;
     let of_xtask = |name: &String| instance_owner(name) == Some(xtask);
-    // A launcher is a child of the xtask (`pid1check-launch`).
-    let has_child = || {
-        std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|entry| {
-                std::fs::read_to_string(entry.path().join("stat"))
-                    .ok()
-                    .and_then(|stat| {
-                        let (_, rest) = stat.rsplit_once(')')?;
-                        rest.split_whitespace().nth(1)?.parse::<i32>().ok()
-                    })
-                    == Some(xtask)
-            })
-    };
+    // The launch server is a child of the xtask, started by the first run.
+    let has_child = || !living_where(PPID, xtask).is_empty();
     // Wait (bounded) for the instance to exist and a run to be in progress.
     let deadline = Instant::now() + Duration::from_secs(120);
     let ours = loop {
@@ -204,6 +200,82 @@ fn ctrl_c_leaves_no_kernel_witness_instance_behind() {
         .filter(|name| ours.contains(name))
         .collect();
     assert_eq!(left, Vec::<String>::new(), "{output:?}");
+}
+
+/// Fields of a `/proc/PID/stat` line, counted after the command name (proc(5)).
+const PPID: usize = 1;
+const PGRP: usize = 2;
+
+/// The processes, zombies aside, whose stat `field` is `value`.
+fn living_where(field: usize, value: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let (_, rest) = stat.rsplit_once(')')?;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let matches = fields.get(field)?.parse::<i32>().ok()? == value;
+            (matches && fields.first() != Some(&"Z")).then_some(pid)
+        })
+        .collect()
+}
+
+/// SIGKILL of the xtask in the middle of a run, which leaves it no clean-up: its launch server
+/// sees the end of its socket (and its `PR_SET_PDEATHSIG` fires), the run's launcher dies with
+/// the server and PID 1 with the launcher. Nothing of the xtask's process group (the server,
+/// the launchers) is left, nor the run's PID 1. Needs root (fails, never skips, without it).
+#[test]
+fn sigkill_of_the_xtask_leaves_no_process_of_its_runs() {
+    use std::time::{Duration, Instant};
+
+    let out = tempfile::tempdir().expect("a temporary directory");
+    let mut child = start_long_run(out.path(), &["--no-witness"], std::process::Stdio::null());
+    let xtask = child.id() as i32;
+    // Wait (bounded) for a run's PID 1: xtask → server → launcher → PID 1. The server is
+    // told by its command line: a cargo building the launcher has grandchildren too.
+    let below = |pids: &[i32]| -> Vec<i32> {
+        pids.iter()
+            .flat_map(|&pid| living_where(PPID, pid))
+            .collect()
+    };
+    let server = |pid: &i32| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|cmdline| cmdline.ends_with(b"--serve\0"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let pid1s = loop {
+        let servers: Vec<i32> = below(&[xtask]).into_iter().filter(server).collect();
+        let pid1s = below(&below(&servers));
+        if !pid1s.is_empty() {
+            break pid1s;
+        }
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            panic!("no run of the xtask came up");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().expect("SIGKILL to the xtask");
+    child.wait().expect("reaping the xtask");
+    let left = || {
+        let mut left = living_where(PGRP, xtask);
+        left.extend(pid1s.iter().filter(|&&pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, r)| !r.starts_with('Z'))
+            })
+        }));
+        left
+    };
+    // Each dies of the SIGKILL the kernel sends when its parent dies.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !left().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(left(), Vec::<i32>::new(), "outlived the xtask");
 }
 
 #[test]

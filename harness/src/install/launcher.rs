@@ -14,9 +14,10 @@ const LAUNCHER: (&str, &str) = ("pid1check-harness", "pid1check-launch");
 /// Builds the launcher (`pid1check-launch`) with cargo as the program `built_like` was built
 /// (same target directory, target and profile, found from its path) and returns its path.
 ///
-/// Each run starts one launcher; a binary of its own costs far less to exec than a caller such
-/// as the xtask (a debug xtask is 75 MB with 38 000 relocations to apply at every start).
-/// An up-to-date build takes cargo's no-op time.
+/// The harness execs it once, as the launch server (`--serve`) that forks each run's launcher;
+/// a binary of its own is far smaller than a caller such as the xtask (a debug xtask is 75 MB
+/// with 38 000 relocations), so its start and each fork of it cost less. An up-to-date build
+/// takes cargo's no-op time.
 pub fn build_launcher(root: &Path, built_like: &Path) -> Result<PathBuf, InstallError> {
     let root = resolve_root(root)?;
     let layout = CargoOutput::of(built_like).ok_or_else(|| InstallError::LauncherLayout {

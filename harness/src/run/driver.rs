@@ -138,14 +138,28 @@ fn open_channel(spec: &RunSpec) -> Result<OwnedFd, String> {
     Ok(socket)
 }
 
-/// The launcher's `main`: read a [`RunSpec`] on stdin, drive it, print the [`Trace`] on stdout.
+/// The launcher's `main`. With [`SERVE_FLAG`](super::serve::SERVE_FLAG), the launch server
+/// that forks each run's launcher (how the harness starts it); without, one run: read a
+/// [`RunSpec`] on stdin, drive it, print the [`Trace`] on stdout (to replay a spec by hand).
 /// Returns the process exit code.
 pub fn launcher_main() -> i32 {
-    // If the harness thread that started us dies, so do we, and PID 1 after us.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == super::serve::SERVE_FLAG)
+    {
+        return super::serve::serve();
+    }
+    // If the process that started us dies, so do we, and PID 1 after us.
     if let Err(errno) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
         eprintln!("pid1check-launch: PR_SET_PDEATHSIG: {errno}");
         return 2;
     }
+    run_one()
+}
+
+/// One run's launcher, on its stdin, stdout and stderr: read a [`RunSpec`], drive it, write
+/// the [`Trace`]. Returns the process exit code: 0 with a trace, 2 on bad input.
+pub(super) fn run_one() -> i32 {
     let mut input = Vec::new();
     if let Err(error) = std::io::stdin().read_to_end(&mut input) {
         eprintln!("pid1check-launch: reading the run spec from stdin: {error}");

@@ -1,8 +1,11 @@
 //! Every `unsafe` block of the harness: the raw syscalls nix does not wrap (clone3 with a
-//! pidfd, pidfd_send_signal, real-time signal dispositions). Each block says why it is sound.
+//! pidfd, pidfd_send_signal, real-time signal dispositions, waitpid's raw status) and taking
+//! ownership of descriptors the kernel hands over (SCM_RIGHTS). Each block says why it is sound.
 
-use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd as _, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 
 /// Result of [`clone_into_namespaces`], as for `fork`.
 pub(crate) enum Cloned {
@@ -70,6 +73,117 @@ pub(crate) unsafe fn clone_into_namespaces(flags: libc::c_int) -> io::Result<Clo
             })
         }
     }
+}
+
+/// `fork` that also returns a pidfd for the child (`clone3` with `CLONE_PIDFD` and no
+/// namespace flags): no window in which the child's pid could be reused before it is held.
+///
+/// # Safety
+/// As [`clone_into_namespaces`]: the calling process must be single-threaded.
+pub(crate) unsafe fn fork_with_pidfd() -> io::Result<Cloned> {
+    // SAFETY: the caller guarantees this process is single-threaded.
+    unsafe { clone_into_namespaces(0) }
+}
+
+/// `waitpid(pid, WNOHANG)`: reap the child `pid` if it has exited, returning its raw wait
+/// status (as `std::os::unix::process::ExitStatusExt::from_raw` takes it); `None` while it
+/// runs.
+pub(crate) fn reap_raw(pid: i32) -> io::Result<Option<i32>> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: `status` is a valid int for waitpid to fill.
+        let ret = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        match ret {
+            -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            -1 => return Err(io::Error::last_os_error()),
+            0 => return Ok(None),
+            _ => return Ok(Some(status)),
+        }
+    }
+}
+
+/// Close every descriptor from `first` up (`close_range(first, ~0, 0)`): a forked launcher
+/// keeps its own 0, 1 and 2 and nothing of the server's (its socket, other runs' channels).
+pub(crate) fn close_fds_from(first: u32) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments; the caller no longer uses (nor will drop)
+    // any descriptor in the range.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0 as libc::c_uint) };
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Send `bytes` as one message on a Unix socket with `fds` attached (`SCM_RIGHTS`). Never
+/// raises SIGPIPE: a closed peer is `EPIPE`.
+pub(crate) fn send_with_fds(
+    socket: BorrowedFd<'_>,
+    bytes: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> io::Result<()> {
+    let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
+    let rights = [ControlMessage::ScmRights(&raw)];
+    let cmsgs: &[ControlMessage<'_>] = if raw.is_empty() { &[] } else { &rights };
+    let iov = [IoSlice::new(bytes)];
+    loop {
+        match sendmsg::<()>(
+            socket.as_raw_fd(),
+            &iov,
+            cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(errno) => return Err(errno.into()),
+            Ok(_) => return Ok(()),
+        }
+    }
+}
+
+/// Most descriptors one message may carry to [`receive_with_fds`].
+const MAX_RECEIVED_FDS: usize = 8;
+
+/// Receive one message from a Unix socket into `buffer`, with the descriptors attached to it,
+/// close-on-exec (`MSG_CMSG_CLOEXEC`). `Ok(None)` at the end of the stream (a seqpacket socket
+/// whose peer closed).
+pub(crate) fn receive_with_fds(
+    socket: BorrowedFd<'_>,
+    buffer: &mut [u8],
+) -> io::Result<Option<(usize, Vec<OwnedFd>)>> {
+    let mut space = nix::cmsg_space!([RawFd; MAX_RECEIVED_FDS]);
+    let (length, raw) = loop {
+        let mut iov = [IoSliceMut::new(buffer)];
+        let message = match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(errno) => return Err(errno.into()),
+            Ok(message) => message,
+        };
+        let mut raw: Vec<RawFd> = Vec::new();
+        // A truncated control message (more descriptors than we make room for) is an error:
+        // the peer is our own harness or server, which never sends that many.
+        for cmsg in message.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                raw.extend(fds);
+            }
+        }
+        break (message.bytes, raw);
+    };
+    // SAFETY: the kernel has just installed these descriptors in this process for this
+    // message (SCM_RIGHTS); nothing else knows or owns them.
+    let fds = raw
+        .into_iter()
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        .collect::<Vec<_>>();
+    if length == 0 && fds.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((length, fds)))
 }
 
 /// `pidfd_send_signal(2)`: signal the process behind `pidfd` (no pid reuse race).

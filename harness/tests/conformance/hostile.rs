@@ -15,7 +15,7 @@ use harness::snapshot::{SnapshotStatus, SnapshotStore, snapshot_name};
 use harness::spec::Candidate;
 use harness::trace::{ActionKind, ExitStatus, RunEnd, Trace};
 
-use crate::support::{candidate, case, hostile_candidate, options, ready, root};
+use crate::support::{candidate, case, dead, eventually, hostile_candidate, options, ready, root};
 
 /// The case every hostile candidate runs: one app that exits on TERM.
 const CASE: &str = "term-forward";
@@ -417,29 +417,6 @@ fn an_unprivileged_fork_bomb_hits_rlimit_nproc() {
         trace.console
     );
     assert_eq!(survivors(&trace), Some(Vec::new()));
-}
-
-/// Poll `condition` every few milliseconds until it holds or `seconds` pass: for states of
-/// processes that are not this test's children, which offer no event to wait on.
-fn eventually(seconds: u64, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    while std::time::Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    condition()
-}
-
-/// Whether host pid `pid` is gone or a zombie (dead, waiting for whoever adopted it).
-fn dead(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| {
-            stat.rsplit_once(") ")
-                .is_some_and(|(_, rest)| rest.starts_with('Z'))
-        })
-        .unwrap_or(true)
 }
 
 /// A launcher killed in the middle of a run (at the harness's deadline, or with the harness on

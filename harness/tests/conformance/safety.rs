@@ -34,6 +34,17 @@ fn shell_candidate(name: &str, script: &str) -> Candidate {
     }
 }
 
+/// The run was not run, for a reason that says each of `because`.
+fn assert_not_run(record: &harness::conformance::RunRecord, because: &[&str]) {
+    let result = &record.result;
+    assert_eq!(result.outcome, Outcome::NotRun, "{result:?}");
+    assert!(
+        because.iter().all(|part| result.reason.contains(part)),
+        "the reason does not say what failed: {}",
+        result.reason
+    );
+}
+
 /// None of `paths` exists on the host.
 fn assert_not_on_host(paths: &[&std::path::Path]) {
     for path in paths {
@@ -129,18 +140,7 @@ fn a_candidate_that_cannot_start_is_not_run_with_the_reason() {
     let mut candidate = shell_candidate("missing", "true");
     candidate.argv = vec!["/nonexistent/init".to_owned(), "{workload}".to_owned()];
     let record = execute(candidate, case("term-forward"));
-    assert_eq!(
-        record.result.outcome,
-        Outcome::NotRun,
-        "{:?}",
-        record.result
-    );
-    assert!(
-        record.result.reason.contains("exec /nonexistent/init")
-            && record.result.reason.contains("ENOENT"),
-        "the reason does not say what failed: {}",
-        record.result.reason
-    );
+    assert_not_run(&record, &["exec /nonexistent/init", "ENOENT"]);
     assert!(
         record
             .result
@@ -293,4 +293,118 @@ fn a_frozen_container_ends_at_the_sigkill_and_leaves_no_stopped_process() {
         "{}",
         record.result.reason
     );
+}
+
+/// The launch server is killed in the middle of two runs (tini × grace-escalation at time
+/// scale 1: a 10 s grace the app waits out): they are not run, with the reason, and nothing of
+/// them is left: the launchers die with the server, PID 1 with its launcher, the app with PID
+/// 1's namespace. Before that, neither launcher holds a socket of the server's (the one it
+/// serves on, the other run's reply channel). The next run starts a new server. The server is
+/// this test's own (a copy of the launcher), so the other tests' runs do not lose theirs.
+#[test]
+fn killing_the_launch_server_mid_run_leaves_no_process_of_the_run() {
+    use std::collections::BTreeSet;
+
+    use harness::conformance::MatrixOptions;
+    use harness::matrix::Outcome;
+    use harness::run::Launcher;
+    use harness::spec::Profile;
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    use crate::support::{ProcessId, candidate, descendants, eventually, execute_with, options};
+
+    const RUNS: usize = 2;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let program = dir.path().join("pid1check-launch");
+    std::fs::copy(env!("CARGO_BIN_EXE_pid1check-launch"), &program).expect("copying");
+    let options = MatrixOptions {
+        launcher: Launcher {
+            program: program.clone(),
+            args: Vec::new(),
+        },
+        time_scale: 1.0,
+        ..options()
+    };
+    let runs: Vec<_> = (0..RUNS)
+        .map(|_| {
+            let options = options.clone();
+            std::thread::spawn(move || {
+                let case = case("grace-escalation");
+                execute_with(candidate("tini"), case, Profile::docker(), &options)
+            })
+        })
+        .collect();
+    // Our server (its command line names the copy) and its children, the launchers.
+    let ours = |p: &ProcessId| {
+        std::fs::read(format!("/proc/{}/cmdline", p.pid))
+            .is_ok_and(|cmdline| cmdline.starts_with(program.as_os_str().as_encoded_bytes()))
+    };
+    let children = |pid: i32| -> Vec<i32> {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|child| child.parse().ok())
+            .collect()
+    };
+    // Up: each run's launcher, tini and app.
+    let mut up: Option<(ProcessId, Vec<ProcessId>)> = None;
+    let started = eventually(60, || {
+        up = descendants(std::process::id() as i32)
+            .into_iter()
+            .find(ours)
+            .map(|server| (server.clone(), descendants(server.pid)));
+        up.as_ref()
+            .is_some_and(|(_, below)| below.len() >= 3 * RUNS)
+            || runs.iter().any(|run| run.is_finished())
+    });
+    let Some((server, run_processes)) =
+        up.filter(|_| started && !runs.iter().any(|run| run.is_finished()))
+    else {
+        panic!("the runs never came up under their own launch server");
+    };
+    let sockets = |pid: i32| -> BTreeSet<String> {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .map(|link| link.to_string_lossy().into_owned())
+            .filter(|link| link.starts_with("socket:"))
+            .collect()
+    };
+    let server_sockets = sockets(server.pid);
+    let launchers = children(server.pid);
+    assert_eq!(launchers.len(), RUNS, "{launchers:?}");
+    // Its own socket and a reply channel per run.
+    assert!(server_sockets.len() > RUNS, "{server_sockets:?}");
+    for launcher in launchers {
+        let held = sockets(launcher);
+        assert!(
+            server_sockets.is_disjoint(&held),
+            "launcher {launcher} holds sockets of the server's {server_sockets:?}: {held:?}"
+        );
+    }
+    // Our child (through the thread that waits for it), not yet reaped: the pid is its own.
+    kill(Pid::from_raw(server.pid), Signal::SIGKILL).expect("killing the launch server");
+    for run in runs {
+        let record = run.join().expect("the run's thread");
+        assert_not_run(&record, &["launch server ended"]);
+    }
+    // Each dies of the SIGKILL the kernel sends when its parent dies.
+    eventually(10, || !run_processes.iter().any(ProcessId::running));
+    let left: Vec<&ProcessId> = run_processes.iter().filter(|p| p.running()).collect();
+    assert_eq!(left, Vec::<&ProcessId>::new(), "of {run_processes:?}");
+    // The next run gets a new server.
+    let options = MatrixOptions {
+        time_scale: harness::plan::DEFAULT_TIME_SCALE,
+        ..options
+    };
+    let record = execute_with(
+        candidate("tini"),
+        case("term-forward"),
+        Profile::docker(),
+        &options,
+    );
+    assert_eq!(record.result.outcome, Outcome::Pass, "{:?}", record.result);
 }

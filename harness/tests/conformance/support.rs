@@ -162,3 +162,80 @@ pub fn console(record: &RunRecord) -> String {
         .map(|t| t.console.clone())
         .unwrap_or_default()
 }
+
+/// A process as `/proc` shows it: its pid and its start time (field 22 of its stat line), which
+/// tell it apart from a later process given the same pid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessId {
+    pub pid: i32,
+    pub start: String,
+}
+
+impl ProcessId {
+    /// Whether it still runs: neither gone, nor a zombie, nor replaced under the same pid.
+    pub fn running(&self) -> bool {
+        stat_of(self.pid).is_some_and(|(_, start, state)| start == self.start && state != 'Z')
+    }
+}
+
+/// `(ppid, start time, state)` of a process, from its stat line.
+fn stat_of(pid: i32) -> Option<(i32, String, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after_comm) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // After the command: state (3), ppid (4), ..., starttime (22).
+    let state = fields.first()?.chars().next()?;
+    Some((
+        fields.get(1)?.parse().ok()?,
+        fields.get(19)?.to_string(),
+        state,
+    ))
+}
+
+/// Every running descendant of `ancestor`, found by walking `/proc`'s ppid links.
+pub fn descendants(ancestor: i32) -> Vec<ProcessId> {
+    let processes: Vec<(i32, i32, String, char)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| stat_of(pid).map(|(ppid, start, state)| (pid, ppid, start, state)))
+        .collect();
+    let mut found: Vec<ProcessId> = Vec::new();
+    let mut parents = vec![ancestor];
+    while let Some(parent) = parents.pop() {
+        for (pid, _, start, state) in processes.iter().filter(|p| p.1 == parent) {
+            parents.push(*pid);
+            if *state != 'Z' {
+                found.push(ProcessId {
+                    pid: *pid,
+                    start: start.clone(),
+                });
+            }
+        }
+    }
+    found
+}
+
+/// Poll `condition` every few milliseconds until it holds or `seconds` pass: for states of
+/// processes that are not this test's children, which offer no event to wait on.
+pub fn eventually(seconds: u64, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    condition()
+}
+
+/// Whether host pid `pid` is gone or a zombie (dead, waiting for whoever adopted it).
+pub fn dead(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        })
+        .unwrap_or(true)
+}

@@ -6,7 +6,7 @@
 //! per-CPU buffers in time order); the run's events are those between its two marks that
 //! [`super::select_run`] keeps, following forks from its PID 1.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::File;
 use std::io::Read as _;
 use std::os::fd::AsFd as _;
@@ -59,6 +59,8 @@ struct State {
     /// Why the reader stopped, if it failed.
     failed: Option<String>,
     reader_done: bool,
+    /// Keys of the processes [`WitnessCollector::follow`] added.
+    followed: BTreeSet<u64>,
 }
 
 impl State {
@@ -164,6 +166,25 @@ impl WitnessCollector {
         lock(&self.shared.instance)
             .as_ref()
             .map(TraceInstance::marker_path)
+    }
+
+    /// Record the process `pid` too, and what it forks from now on, once per `key` (a process
+    /// that outlives many runs, known by a key that its pid, which may be reused, is not): the
+    /// launch server that forks the launchers, which a thread this instance does not record
+    /// may have started (before the instance existed, or for another collector).
+    pub fn follow(&self, key: u64, pid: i32) -> Result<(), String> {
+        if lock(&self.shared.state).followed.contains(&key) {
+            return Ok(());
+        }
+        let instance = lock(&self.shared.instance);
+        let instance = instance
+            .as_ref()
+            .ok_or_else(|| "the witness was closed".to_owned())?;
+        instance
+            .follow(pid)
+            .map_err(|error| crate::error_chain(&error))?;
+        lock(&self.shared.state).followed.insert(key);
+        Ok(())
     }
 
     /// Open a run's window: call before starting its launcher.

@@ -177,6 +177,23 @@ impl TraceInstance {
         }
     }
 
+    /// Record the process `pid` too, and what it forks from now on: its pid is added to
+    /// `set_event_pid` (opened without `O_TRUNC`, which would clear the list:
+    /// kernel/trace/trace_events.c, ftrace_event_set_pid_open).
+    pub fn follow(&self, pid: i32) -> Result<(), WitnessError> {
+        let path = self.dir.join("set_event_pid");
+        let value = pid.to_string();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(value.as_bytes()))
+            .map_err(|source| WitnessError::Write {
+                path,
+                value,
+                source,
+            })
+    }
+
     /// Open the instance's `trace_pipe` for non-blocking, consuming reads.
     pub fn open_pipe(&self) -> Result<File, WitnessError> {
         let path = self.dir.join("trace_pipe");
