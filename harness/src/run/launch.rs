@@ -199,6 +199,12 @@ fn receive_reply(
         .and_then(|(length, fds)| Some((Reply::decode(&buffer[..length])?, fds))))
 }
 
+/// poll(2)'s timeout for waiting from `now` until `until` (zero once it has passed).
+fn poll_timeout_until(until: Instant, now: Instant) -> PollTimeout {
+    let ms = until.saturating_duration_since(now).as_millis();
+    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+}
+
 /// Wait until `fd` is readable (or hung up), up to `timeout` (forever with `None`); whether it
 /// became so.
 fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> bool {
@@ -206,10 +212,7 @@ fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> bool {
     loop {
         let wait = match until {
             None => PollTimeout::NONE,
-            Some(until) => {
-                let ms = until.saturating_duration_since(Instant::now()).as_millis();
-                PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
-            }
+            Some(until) => poll_timeout_until(until, Instant::now()),
         };
         let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
         match poll(&mut fds, wait) {
@@ -356,10 +359,7 @@ fn read_outputs(
             .filter_map(|&i| streams[i].0.as_ref())
             .map(|file| PollFd::new(file.as_fd(), PollFlags::POLLIN))
             .collect();
-        let wait = until.saturating_duration_since(now).as_millis();
-        let timeout =
-            PollTimeout::try_from(wait.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
-        if poll(&mut fds, timeout).is_err() {
+        if poll(&mut fds, poll_timeout_until(until, now)).is_err() {
             // EINTR: look again.
             continue;
         }

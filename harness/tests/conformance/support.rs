@@ -232,10 +232,5 @@ pub fn eventually(seconds: u64, mut condition: impl FnMut() -> bool) -> bool {
 
 /// Whether host pid `pid` is gone or a zombie (dead, waiting for whoever adopted it).
 pub fn dead(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| {
-            stat.rsplit_once(") ")
-                .is_some_and(|(_, rest)| rest.starts_with('Z'))
-        })
-        .unwrap_or(true)
+    stat_of(pid).is_none_or(|(_, _, state)| state == 'Z')
 }
