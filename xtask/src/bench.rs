@@ -22,7 +22,7 @@ use harness::conformance::{
     MatrixOptions, ReadyRun, RunRecord, chain, execute_matrix, execute_witnessed, install_all,
     ready_runs, start_witness,
 };
-use harness::install::{build_probe, install_candidate};
+use harness::install::{LAUNCHER_OPT_LEVEL, build_probe, install_candidate};
 use harness::matrix::Outcome;
 use harness::plan::{DEFAULT_TIME_SCALE, PlannedRun, plan, scale_ms};
 use harness::run::monotonic_ns;
@@ -513,14 +513,16 @@ fn render_json(
     })
 }
 
-/// `debug` under `cargo xtask` (cargo's dev profile), `release` otherwise: the launcher is
-/// built as this binary was, so its build shows in every figure.
-fn build_profile() -> &'static str {
-    if cfg!(debug_assertions) {
-        "debug"
+/// `dev` under `cargo xtask` (cargo's dev profile), `release` otherwise, with the harness's
+/// optimisation level: the launcher is built as this binary was, so its build shows in every
+/// figure.
+fn build_profile() -> String {
+    let profile = if cfg!(debug_assertions) {
+        "dev"
     } else {
         "release"
-    }
+    };
+    format!("{profile}, opt-level {LAUNCHER_OPT_LEVEL}")
 }
 
 /// The first field of /proc/loadavg: how busy the (shared) machine was.
@@ -539,7 +541,7 @@ fn render_markdown(
 ) -> String {
     let mut text = String::from("# pid1check benchmark (`cargo xtask bench`)\n\n");
     text.push_str(&format!(
-        "{} cores, load average {} when the report was written, {} build of the launcher, \
+        "{} cores, load average {} when the report was written, launcher built {}, \
          kernel witness {}.\n\n",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average(),

@@ -8,6 +8,10 @@ use super::error::InstallError;
 use super::layout::resolve_root;
 use super::probe::{cargo_build, cargo_command};
 
+/// The optimisation level of this crate's build, the launcher's too (it is built with cargo as
+/// its caller was): cargo's `OPT_LEVEL`, recorded by the build script.
+pub const LAUNCHER_OPT_LEVEL: &str = env!("PID1CHECK_OPT_LEVEL");
+
 /// The launcher's package and binary (this crate's `src/bin/pid1check-launch.rs`).
 const LAUNCHER: (&str, &str) = ("pid1check-harness", "pid1check-launch");
 
