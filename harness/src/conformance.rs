@@ -20,7 +20,7 @@ use crate::plan::{
     DEFAULT_TIME_SCALE, PlannedRun, PlannedStop, Resolution, resolve, stop_sequence,
 };
 use crate::run::{Launcher, RunSpec, launch, launch_server};
-use crate::sandbox::SandboxMode;
+use crate::sandbox::{SandboxMode, run_parent};
 use crate::signal::SignalNumber;
 use crate::snapshot::{SnapshotError, SnapshotStatus, SnapshotStore, snapshot_name};
 use crate::spec::{Applies, Candidate, CandidateKind, Case, Pid1Process, Profile, Race};
@@ -51,8 +51,9 @@ pub struct MatrixOptions {
 
 impl MatrixOptions {
     /// The usual options for a workspace checked out at `root`: the default time scale, four
-    /// runs per core (they mostly wait), the mode this process can use, run directories under
-    /// `target/runs`, and the unpacked candidates of `target/candidates` visible to every run.
+    /// runs per core (they mostly wait), the mode this process can use, run directories on a
+    /// tmpfs ([`run_parent`]: `/dev/shm/pid1check-UID`, else `target/runs`), and the unpacked
+    /// candidates of `target/candidates` visible to every run.
     pub fn for_workspace(root: &Path, probe: PathBuf, launcher: Launcher) -> MatrixOptions {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         MatrixOptions {
@@ -61,7 +62,7 @@ impl MatrixOptions {
             mode: SandboxMode::detect(),
             probe,
             launcher,
-            work_dir: root.join("target/runs"),
+            work_dir: run_parent(root),
             read_only_paths: vec![root.join("target/candidates")],
             witness: true,
         }

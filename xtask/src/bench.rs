@@ -22,7 +22,7 @@ use harness::conformance::{
     MatrixOptions, ReadyRun, RunRecord, chain, execute_matrix, execute_witnessed, install_all,
     ready_runs, start_witness,
 };
-use harness::install::{LAUNCHER_OPT_LEVEL, build_probe, install_candidate};
+use harness::install::{build_probe, install_candidate, launcher_opt_level};
 use harness::matrix::Outcome;
 use harness::plan::{DEFAULT_TIME_SCALE, PlannedRun, plan, scale_ms};
 use harness::run::monotonic_ns;
@@ -99,8 +99,9 @@ pub fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
 
     let out = args.out.clone().unwrap_or_else(|| root.join("reports"));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let report = render_json(matrix.as_ref(), overhead.as_ref(), options.witness);
-    let markdown = render_markdown(matrix.as_ref(), overhead.as_ref(), options.witness);
+    let build = launcher_build(&options.launcher.program)?;
+    let report = render_json(matrix.as_ref(), overhead.as_ref(), options.witness, &build);
+    let markdown = render_markdown(matrix.as_ref(), overhead.as_ref(), options.witness, &build);
     std::fs::write(out.join("bench.json"), format!("{report:#}\n"))
         .with_context(|| format!("writing {}", out.join("bench.json").display()))?;
     std::fs::write(out.join("bench.md"), &markdown)
@@ -465,6 +466,7 @@ fn render_json(
     matrix: Option<&MatrixFigures>,
     overhead: Option<&OverheadFigures>,
     witness: bool,
+    build: &str,
 ) -> serde_json::Value {
     let spread = |s: Spread| json!({ "median_ms": round(s.median), "p95_ms": round(s.p95) });
     let matrix = matrix.map(|matrix| {
@@ -506,23 +508,22 @@ fn render_json(
             "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
             "load_average": load_average(),
         },
-        "build": build_profile(),
+        "build": build,
         "witness": witness,
         "matrix": matrix,
         "overhead": overhead,
     })
 }
 
-/// `dev` under `cargo xtask` (cargo's dev profile), `release` otherwise, with the harness's
-/// optimisation level: the launcher is built as this binary was, so its build shows in every
-/// figure.
-fn build_profile() -> String {
-    let profile = if cfg!(debug_assertions) {
-        "dev"
-    } else {
-        "release"
-    };
-    format!("{profile}, opt-level {LAUNCHER_OPT_LEVEL}")
+/// The launcher's build, which shows in every figure: its cargo profile (the directory cargo
+/// built it into: `launcher` under `cargo xtask`) and the optimisation level it reports.
+fn launcher_build(launcher: &Path) -> anyhow::Result<String> {
+    let profile = launcher
+        .parent()
+        .and_then(Path::file_name)
+        .map_or_else(|| "?".into(), |name| name.to_string_lossy());
+    let level = launcher_opt_level(launcher).map_err(|e| anyhow::anyhow!(chain(&e)))?;
+    Ok(format!("cargo profile {profile}, opt-level {level}"))
 }
 
 /// The first field of /proc/loadavg: how busy the (shared) machine was.
@@ -538,14 +539,15 @@ fn render_markdown(
     matrix: Option<&MatrixFigures>,
     overhead: Option<&OverheadFigures>,
     witness: bool,
+    build: &str,
 ) -> String {
     let mut text = String::from("# pid1check benchmark (`cargo xtask bench`)\n\n");
     text.push_str(&format!(
-        "{} cores, load average {} when the report was written, launcher built {}, \
+        "{} cores, load average {} when the report was written, launcher built with {}, \
          kernel witness {}.\n\n",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average(),
-        build_profile(),
+        build,
         if witness {
             "on"
         } else {

@@ -376,9 +376,9 @@ pub(crate) fn matrix_options(
     })
 }
 
-/// The launcher of every run: the harness's `pid1check-launch`, built by cargo next to this
-/// binary (same target directory and profile), started once as the launch server that forks
-/// each run's launcher. Not this binary with a hidden word: a debug xtask is 75 MB, slower to
+/// The launcher of every run: the harness's `pid1check-launch`, built by cargo in this binary's
+/// target directory (optimised, in the `launcher` profile, when this is a dev build), started
+/// once as the launch server that forks each run's launcher. Not this binary with a hidden word: a debug xtask is 75 MB, slower to
 /// start and to fork (when it was exec'd per run, about 2 ms more a run: `cargo xtask bench`).
 pub fn launcher(root: &Path) -> Result<Launcher, String> {
     let xtask = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;

@@ -231,6 +231,13 @@ pub enum InstallError {
         #[source]
         source: CommandError,
     },
+    /// The launcher did not say which optimisation level it was built with.
+    #[error("asking the launcher for its optimisation level")]
+    LauncherQuery {
+        /// The failed command.
+        #[source]
+        source: CommandError,
+    },
     /// The program the launcher is to be built like is not in a cargo target directory.
     #[error(
         "cannot build the launcher as {} was built: it is not in a cargo target directory (no \

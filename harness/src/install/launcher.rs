@@ -1,22 +1,30 @@
 //! The launcher of each run (`pid1check-launch`, this crate's binary), built with cargo as its
 //! caller was.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
+use super::command::run_captured;
 use super::error::InstallError;
 use super::layout::resolve_root;
 use super::probe::{cargo_build, cargo_command};
 
-/// The optimisation level of this crate's build, the launcher's too (it is built with cargo as
-/// its caller was): cargo's `OPT_LEVEL`, recorded by the build script.
-pub const LAUNCHER_OPT_LEVEL: &str = env!("PID1CHECK_OPT_LEVEL");
+/// The optimisation level of this crate's build: cargo's `OPT_LEVEL`, recorded by the build
+/// script. The launcher prints its own for [`OPT_LEVEL_FLAG`].
+pub const OPT_LEVEL: &str = env!("PID1CHECK_OPT_LEVEL");
+
+/// The launcher's flag that prints the optimisation level it was built with and exits.
+pub const OPT_LEVEL_FLAG: &str = "--opt-level";
+
+/// The cargo profile a dev caller's launcher is built with (the workspace's `Cargo.toml`).
+pub const LAUNCHER_PROFILE: &str = "launcher";
 
 /// The launcher's package and binary (this crate's `src/bin/pid1check-launch.rs`).
 const LAUNCHER: (&str, &str) = ("pid1check-harness", "pid1check-launch");
 
 /// Builds the launcher (`pid1check-launch`) with cargo as the program `built_like` was built
-/// (same target directory, target and profile, found from its path) and returns its path.
+/// (same target directory and target, found from its path; the same profile too, but for a dev
+/// build: then the optimised [`LAUNCHER_PROFILE`]) and returns its path.
 ///
 /// The harness execs it once, as the launch server (`--serve`) that forks each run's launcher;
 /// a binary of its own is far smaller than a caller such as the xtask (a debug xtask is 75 MB
@@ -27,19 +35,39 @@ pub fn build_launcher(root: &Path, built_like: &Path) -> Result<PathBuf, Install
     let layout = CargoOutput::of(built_like).ok_or_else(|| InstallError::LauncherLayout {
         built_like: built_like.to_owned(),
     })?;
+    let profile = launcher_profile(&layout.profile);
     let mut command = cargo_command();
     command
         .current_dir(&root)
         .args(["build", "-p", LAUNCHER.0, "--bin", LAUNCHER.1, "--profile"])
-        .arg(&layout.profile)
+        .arg(profile)
         .arg("--target-dir")
         .arg(&layout.target_dir);
     if let Some(target) = &layout.target {
         command.arg("--target").arg(target);
     }
-    let built = layout.profile_dir.join(LAUNCHER.1);
+    let built = layout.profile_dir.with_file_name(profile).join(LAUNCHER.1);
     cargo_build(&mut command, &built).map_err(|source| InstallError::LauncherBuild { source })?;
     Ok(built)
+}
+
+/// The optimisation level `launcher` was built with, as it reports it.
+pub fn launcher_opt_level(launcher: &Path) -> Result<String, InstallError> {
+    let mut command = std::process::Command::new(launcher);
+    command.arg(OPT_LEVEL_FLAG);
+    let output =
+        run_captured(&mut command).map_err(|source| InstallError::LauncherQuery { source })?;
+    Ok(output.trim().to_owned())
+}
+
+/// The profile the launcher is built with for a caller built with `caller`: the workspace's
+/// `launcher` profile for a dev build, the caller's own otherwise.
+fn launcher_profile(caller: &OsString) -> &OsStr {
+    if caller == "dev" {
+        OsStr::new(LAUNCHER_PROFILE)
+    } else {
+        caller
+    }
 }
 
 /// Where cargo put a binary: `<target_dir>[/<target>]/<profile dir>/<binary>`.
@@ -118,5 +146,14 @@ mod tests {
         );
         assert_eq!(CargoOutput::of(&dir.path().join("bin/xtask")), None);
         Ok(())
+    }
+
+    /// A dev caller's launcher is built optimised, in a profile (and directory) of its own; any
+    /// other caller's, as the caller was.
+    #[test]
+    fn a_dev_caller_gets_the_launcher_profile() {
+        assert_eq!(launcher_profile(&"dev".into()), LAUNCHER_PROFILE);
+        assert_eq!(launcher_profile(&"release".into()), "release");
+        assert_eq!(launcher_profile(&"bench".into()), "bench");
     }
 }

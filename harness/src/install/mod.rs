@@ -33,7 +33,9 @@ mod version;
 pub use candidate::{Installed, find_installed, install_candidate, source_label};
 pub(crate) use command::run_captured;
 pub use error::{CommandError, InstallError, ManifestError, NotInstalled};
-pub use launcher::{LAUNCHER_OPT_LEVEL, build_launcher};
+pub use launcher::{
+    LAUNCHER_PROFILE, OPT_LEVEL, OPT_LEVEL_FLAG, build_launcher, launcher_opt_level,
+};
 pub use layout::probe_binary;
 pub use probe::build_probe;
 pub use tool::{

@@ -149,6 +149,13 @@ pub fn launcher_main() -> i32 {
     {
         return super::serve::serve();
     }
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == crate::install::OPT_LEVEL_FLAG)
+    {
+        println!("{}", crate::install::OPT_LEVEL);
+        return 0;
+    }
     // If the process that started us dies, so do we, and PID 1 after us.
     if let Err(errno) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
         eprintln!("pid1check-launch: PR_SET_PDEATHSIG: {errno}");

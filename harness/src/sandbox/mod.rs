@@ -9,6 +9,7 @@ mod console;
 mod enter;
 mod mounts;
 mod pids;
+mod run_parent;
 mod spawn;
 pub(crate) mod sys;
 
@@ -17,6 +18,7 @@ pub use console::ConsoleTty;
 pub use enter::{Inside, exec_inside};
 pub use mounts::{HostSide, MountOp, RootView, mount_plan};
 pub use pids::{PIDS_MAX, PidsLimit};
+pub use run_parent::run_parent;
 pub use spawn::{Pid1, SandboxError, spawn_pid1};
 
 use std::path::PathBuf;
